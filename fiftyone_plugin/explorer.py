@@ -1,0 +1,410 @@
+"""The main job on a FiftyOne collection: vectors, a 2-D map, a brain run.
+
+:func:`compute_data_explorer` reads every sample, turns it into a vector
+(``dsp`` mode: a preprocessing block), stores the vectors on the samples,
+maps them to 2-D and registers the map as a FiftyOne Brain visualization
+under ``brain_key``. Beside the brain run, a custom run of the same key
+records how the map was made (mode, block, parameters, skipped samples), so
+it can be reproduced and shown.
+
+Failure rules: a sample that cannot be read or processed is skipped, counted
+and listed (in the log, in the returned :class:`ExplorerRun` and in the run
+record); the run fails only when nothing can be mapped. The brain run is
+registered last, so an interrupted run leaves no half-written run behind;
+vectors already stored by it are reused when the same run is started again.
+"""
+
+import collections
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+
+import numpy as np
+
+from . import features, mapping
+
+logger = logging.getLogger(__name__)
+
+MODES = ("dsp", "pretrained", "impulse")
+DEFAULT_BRAIN_KEY = "data_explorer"
+RECORD_VERSION = 1
+_PENDING_KEY = "data_explorer_pending"
+_CHUNK = 256
+
+
+class ExplorerError(ValueError):
+    """The run cannot start or cannot produce a map; the message says why."""
+
+
+@dataclasses.dataclass
+class ExplorerRun:
+    """What :func:`compute_data_explorer` did.
+
+    Attributes:
+        brain_key: the key of the brain run and of its record
+        mode: "dsp", "pretrained" or "impulse"
+        n_samples: samples in the collection
+        n_mapped: samples placed on the map
+        vector_field: the sample field that holds the vectors
+        vector_size: length of each vector
+        skipped: list of dicts (``id``, ``filepath``, ``reason``) for the
+            samples that have no vector
+        notes: adjustments made per sample or for the map, as strings
+        seconds: wall time per stage
+        map: the :class:`fiftyone_plugin.mapping.MapResult`
+        record: the JSON record stored with the run
+    """
+
+    brain_key: str
+    mode: str
+    n_samples: int
+    n_mapped: int
+    vector_field: str
+    vector_size: int
+    skipped: list
+    notes: list
+    seconds: dict
+    map: mapping.MapResult
+    record: dict
+
+    def summary(self):
+        """A few lines saying what was done."""
+        lines = [
+            f"brain key {self.brain_key!r}: {self.n_mapped} of {self.n_samples} "
+            f"samples mapped ({self.mode}, {self.record['vectors']['source']}, "
+            f"{self.vector_size}-d, {self.map.implementation})"
+        ]
+        if self.skipped:
+            lines.append(f"{len(self.skipped)} of {self.n_samples} have no vectors:")
+            lines += [f"  {s['filepath']}: {s['reason']}" for s in self.skipped[:20]]
+            if len(self.skipped) > 20:
+                lines.append(f"  ... and {len(self.skipped) - 20} more (see the record)")
+        return "\n".join(lines)
+
+
+def compute_data_explorer(samples, progress=None, **kwargs):
+    """Computes vectors and a 2-D map of a collection; registers a brain run.
+
+    Args:
+        samples: a FiftyOne dataset or view
+        progress (None): optional callable ``progress(fraction, label)``
+        **kwargs: see :func:`iter_compute_data_explorer`
+
+    Returns:
+        an :class:`ExplorerRun`
+    """
+    run = None
+    for event in iter_compute_data_explorer(samples, **kwargs):
+        if isinstance(event, ExplorerRun):
+            run = event
+        elif progress is not None:
+            progress(*event)
+    return run
+
+
+def iter_compute_data_explorer(
+    samples,
+    mode="dsp",
+    brain_key=DEFAULT_BRAIN_KEY,
+    label_field="ground_truth",
+    block=None,
+    block_params=None,
+    fs=None,
+    window_ms=None,
+    axes=None,
+    method="tsne",
+    seed=0,
+    perplexity=30.0,
+    standardize=None,
+    reuse_vectors=True,
+    overwrite=True,
+    threads=None,
+):
+    """Generator form of :func:`compute_data_explorer`.
+
+    Yields ``(fraction, label)`` progress tuples and, last, the
+    :class:`ExplorerRun`.
+
+    Args:
+        samples: a FiftyOne dataset or view
+        mode ("dsp"): how vectors are made; one of ``MODES``
+        brain_key ("data_explorer"): key of the brain run to create
+        label_field ("ground_truth"): the ``Classification`` field whose
+            labels the run records (used for the map's label accuracy)
+        block (None): preprocessing block name; None picks the default for
+            the data kind (spectral_analysis, mfe or image)
+        block_params (None): dict of block parameters
+        fs (None): sampling frequency to bring signals to; None uses 16 kHz
+            for audio and the most common rate of the recordings otherwise
+        window_ms (None): length every signal is padded or cropped to; None
+            uses 1 s for audio and the most common length otherwise
+        axes (None): sensor axes to use, by name; None uses those of the
+            first recording
+        method ("tsne"): "tsne", "umap" or "pca"
+        seed (0): random seed of the map
+        perplexity (30.0): t-SNE perplexity (lowered when too large)
+        standardize (None): scale each vector column to unit variance
+            before mapping; None means True in dsp mode (features of mixed
+            units), False otherwise
+        reuse_vectors (True): keep vectors an earlier, identical run
+            (finished or interrupted) already stored
+        overwrite (True): replace an existing run of the same key
+        threads (None): threads for feature extraction and the map
+    """
+    dataset = samples._dataset
+    _check_start(samples, mode, brain_key, method, overwrite)
+    yield 0.0, "checking the samples"
+
+    extractor = features.make_extractor(
+        samples, block=block, block_params=block_params, fs=fs,
+        window_ms=window_ms, axes=axes,
+    )
+    signature = _signature(mode, extractor.config())
+    vector_field = f"{brain_key}_vector"
+    start = time.perf_counter()
+
+    skipped, notes = [], []
+    yield from _compute_vectors(
+        samples, extractor, vector_field, signature, reuse_vectors, threads,
+        skipped, notes,
+    )
+    t_vectors = time.perf_counter() - start
+
+    yield 0.8, "mapping the vectors to 2-D"
+    view = samples.exists(vector_field)
+    ids = view.values("id")
+    vectors = np.stack(view.values(vector_field)) if ids else np.zeros((0, 0))
+    standardize = (mode == "dsp") if standardize is None else standardize
+    try:
+        result = mapping.compute_map(
+            vectors, method=method, seed=seed, perplexity=perplexity,
+            standardize=standardize, threads=threads,
+        )
+    except mapping.MapInputError as e:
+        raise ExplorerError(_no_map_message(e, len(samples), skipped)) from e
+
+    yield 0.95, "registering the brain run"
+    record = _record(
+        mode, extractor, signature, method, result, label_field, vector_field,
+        len(samples), skipped, notes, standardize,
+    )
+    _register(dataset, view, brain_key, result.points, record, overwrite)
+    _clear_pending(dataset, brain_key)
+    seconds = {"vectors": t_vectors, "map": result.seconds}
+    record["seconds"] = seconds
+
+    run = ExplorerRun(
+        brain_key=brain_key, mode=mode, n_samples=len(samples),
+        n_mapped=len(ids), vector_field=vector_field,
+        vector_size=vectors.shape[1], skipped=skipped,
+        notes=notes + result.adjustments, seconds=seconds, map=result,
+        record=record,
+    )
+    logger.info(run.summary())
+    yield 1.0, "done"
+    yield run
+
+
+def clear_data_explorer(dataset, brain_key=DEFAULT_BRAIN_KEY):
+    """Removes a run: its brain run, its record and its vector field.
+
+    Raises:
+        ExplorerError: if the dataset has no such run
+    """
+    if brain_key not in list_explorer_runs(dataset):
+        raise ExplorerError(
+            f"dataset {dataset.name!r} has no data explorer run {brain_key!r}; "
+            f"its runs are {list_explorer_runs(dataset)}"
+        )
+    if brain_key in dataset.list_brain_runs():
+        dataset.delete_brain_run(brain_key)
+    if brain_key in dataset.list_runs():
+        dataset.delete_run(brain_key)
+    field = f"{brain_key}_vector"
+    if dataset.has_sample_field(field):
+        dataset.delete_sample_field(field)
+    _clear_pending(dataset, brain_key)
+
+
+def list_explorer_runs(dataset):
+    """The brain keys of the data explorer runs on a dataset."""
+    keys = []
+    for key in dataset.list_runs():
+        config = dataset.get_run_info(key).config
+        if getattr(config, "data_explorer", None):
+            keys.append(key)
+    return keys
+
+
+def get_run_record(dataset, brain_key=DEFAULT_BRAIN_KEY):
+    """The record of a run: a dict with mode, block, map and skipped samples."""
+    if brain_key not in list_explorer_runs(dataset):
+        raise ExplorerError(
+            f"dataset {dataset.name!r} has no data explorer run {brain_key!r}"
+        )
+    return dataset.get_run_info(brain_key).config.data_explorer
+
+
+def _check_start(samples, mode, brain_key, method, overwrite):
+    if mode not in MODES:
+        raise ExplorerError(f"mode={mode!r} is not one of {list(MODES)}")
+    if mode != "dsp":
+        raise ExplorerError(
+            f"mode={mode!r} is not available yet in this version; use "
+            "mode='dsp' (preprocessing blocks), which serves every data kind"
+        )
+    if method not in mapping.METHODS:
+        raise ExplorerError(
+            f"method={method!r} is not one of {list(mapping.METHODS)}"
+        )
+    if not brain_key or not str(brain_key).isidentifier():
+        raise ExplorerError(
+            f"brain_key={brain_key!r} must be a valid identifier "
+            "(letters, digits, underscores; not starting with a digit)"
+        )
+    if len(samples) == 0:
+        raise ExplorerError("the view is empty: there are no samples to map")
+
+    dataset = samples._dataset
+    taken = brain_key in dataset.list_brain_runs() or brain_key in dataset.list_runs()
+    if taken and not overwrite:
+        raise ExplorerError(
+            f"brain_key={brain_key!r} already exists on dataset "
+            f"{dataset.name!r}; pass overwrite=True or choose another key"
+        )
+    if taken and brain_key not in list_explorer_runs(dataset):
+        raise ExplorerError(
+            f"brain_key={brain_key!r} belongs to a run this plugin did not "
+            "create; choose another key so it is not overwritten"
+        )
+
+
+def _compute_vectors(
+    samples, extractor, field, signature, reuse, threads, skipped, notes
+):
+    dataset = samples._dataset
+    reusable = reuse and _reusable(dataset, field, signature)
+    _set_pending(dataset, field.removesuffix("_vector"), signature)
+
+    ids, paths = samples.values("id"), samples.values("filepath")
+    have = set()
+    if reusable:
+        have = set(samples.exists(field).values("id"))
+        if have:
+            logger.info("reusing %d vectors stored by an earlier run", len(have))
+    todo = [(i, p) for i, p in zip(ids, paths) if i not in have]
+
+    done = len(ids) - len(todo)
+    for start in range(0, len(todo), _CHUNK):
+        chunk = todo[start:start + _CHUNK]
+        values = {}
+        for (sample_id, path), outcome in zip(
+            chunk, extractor.map([p for _, p in chunk], threads=threads)
+        ):
+            if isinstance(outcome, features.Failure):
+                skipped.append(
+                    {"id": sample_id, "filepath": path, "reason": outcome.reason}
+                )
+                logger.warning("skipped %s: %s", path, outcome.reason)
+                values[sample_id] = None
+            else:
+                notes += [f"{path}: {note}" for note in outcome.notes]
+                values[sample_id] = outcome.vector
+        samples.set_values(field, values, key_field="id")
+        done += len(chunk)
+        yield 0.8 * done / len(ids), f"vectors: {done} of {len(ids)} samples"
+
+
+def _reusable(dataset, field, signature):
+    if not dataset.has_sample_field(field):
+        return False
+    key = field.removesuffix("_vector")
+    pending = dataset.info.get(_PENDING_KEY, {}).get(key)
+    if pending == signature:
+        return True
+    if key in list_explorer_runs(dataset):
+        return get_run_record(dataset, key)["vectors"]["signature"] == signature
+    return False
+
+
+def _set_pending(dataset, key, signature):
+    dataset.info.setdefault(_PENDING_KEY, {})[key] = signature
+    dataset.save()
+
+
+def _clear_pending(dataset, key):
+    pending = dataset.info.get(_PENDING_KEY, {})
+    if key in pending:
+        del pending[key]
+        if not pending:
+            del dataset.info[_PENDING_KEY]
+        dataset.save()
+
+
+def _signature(mode, extractor_config):
+    text = json.dumps({"mode": mode, **extractor_config}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _record(
+    mode, extractor, signature, method, result, label_field, vector_field,
+    n_samples, skipped, notes, standardize,
+):
+    import fiftyone_plugin
+
+    return {
+        "version": RECORD_VERSION,
+        "plugin_version": fiftyone_plugin.__version__,
+        "mode": mode,
+        "label_field": label_field,
+        "vectors": {
+            "field": vector_field,
+            "source": extractor.describe(),
+            "signature": signature,
+            **extractor.config(),
+        },
+        "map": {
+            "method": method,
+            "implementation": result.implementation,
+            "params": result.params,
+            "standardize": standardize,
+            "adjustments": result.adjustments,
+            "n_unique": result.n_unique,
+        },
+        "n_samples": n_samples,
+        "n_mapped": n_samples - len(skipped),
+        "skipped": skipped,
+        "notes": _summarise_notes(notes),
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _summarise_notes(notes, limit=50):
+    counts = collections.Counter(n.split(": ", 1)[-1] for n in notes)
+    return [f"{count} x {note}" for note, count in counts.most_common(limit)]
+
+
+def _register(dataset, view, brain_key, points, record, overwrite):
+    import fiftyone.brain as fob
+
+    if brain_key in dataset.list_brain_runs():
+        dataset.delete_brain_run(brain_key)
+    if brain_key in dataset.list_runs():
+        dataset.delete_run(brain_key)
+
+    fob.compute_visualization(view, points=points, brain_key=brain_key)
+    config = dataset.init_run(data_explorer=record)
+    dataset.register_run(brain_key, config, overwrite=overwrite)
+
+
+def _no_map_message(error, n_samples, skipped):
+    message = str(error)
+    if skipped:
+        reasons = collections.Counter(s["reason"] for s in skipped)
+        top = "; ".join(f"{n} x {r}" for r, n in reasons.most_common(3))
+        message += (
+            f". {len(skipped)} of {n_samples} samples have no vectors ({top})"
+        )
+    return message

@@ -1,0 +1,228 @@
+"""One vector per file: read it, bring it to the block's input, run the block.
+
+An :class:`Extractor` fixes, for a whole run, the data kind, the block, the
+sampling frequency, the window length and the sensor axes, so every sample
+gives a vector of the same size. Per file it returns a :class:`Vector` or a
+:class:`Failure` with the reason: one bad file never stops the run.
+
+Signals are brought to the run's window as the studio's time-series input
+does: resampled to the run's frequency, then zero-padded at the end when
+shorter or cut to the first window when longer. Each such change is a note
+on that sample.
+"""
+
+import collections
+import concurrent.futures
+import dataclasses
+import logging
+
+import numpy as np
+
+from . import media
+from .blocks import BlockError, block_info, get_block, list_blocks
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BLOCKS = {
+    "timeseries": "spectral_analysis",
+    "audio": "mfe",
+    "image": "image",
+}
+DEFAULT_AUDIO_FS = 16000
+DEFAULT_AUDIO_WINDOW_MS = 1000
+
+
+class FeatureError(ValueError):
+    """The run's settings do not fit the data; the message says why."""
+
+
+@dataclasses.dataclass
+class Vector:
+    vector: np.ndarray
+    notes: list
+
+
+@dataclasses.dataclass
+class Failure:
+    reason: str
+
+
+def make_extractor(
+    samples, block=None, block_params=None, fs=None, window_ms=None, axes=None
+):
+    """Builds the :class:`Extractor` that fits a collection.
+
+    Raises:
+        FeatureError: mixed or unknown data kinds, a block that does not
+            take this kind of data, or no readable sample to size the window
+    """
+    kind = data_kind(samples)
+    name = block or DEFAULT_BLOCKS[kind]
+    try:
+        blk = get_block(name, **(block_params or {}))
+    except ValueError as e:
+        raise FeatureError(str(e)) from e
+    if kind not in blk.kinds:
+        fits = [b for b in list_blocks() if kind in block_info(b)["kinds"]]
+        raise FeatureError(
+            f"block {blk.name!r} does not take {kind} data; blocks for {kind} "
+            f"data: {fits}"
+        )
+
+    if kind == "image":
+        return Extractor(kind, blk)
+    if kind == "audio":
+        fs = fs or DEFAULT_AUDIO_FS
+        window_ms = window_ms or DEFAULT_AUDIO_WINDOW_MS
+        return Extractor(kind, blk, fs=fs, frames=_frames(window_ms, fs))
+    return _timeseries_extractor(samples, blk, fs, window_ms, axes)
+
+
+def data_kind(samples):
+    """The one kind of data in a collection: "image", "audio" or "timeseries".
+
+    Uses the ``data_kind`` field written at import, else file extensions.
+    """
+    if samples.has_field("data_kind"):
+        kinds = collections.Counter(samples.values("data_kind"))
+    else:
+        kinds = collections.Counter(map(media.media_kind, samples.values("filepath")))
+    known = {k: n for k, n in kinds.items() if k is not None}
+    if not known:
+        raise FeatureError(
+            f"none of the {len(samples)} samples is an image, audio file or "
+            "sensor recording (by extension); see the README for the formats"
+        )
+    if len(known) > 1:
+        found = ", ".join(f"{n} {k}" for k, n in sorted(known.items()))
+        raise FeatureError(
+            f"the samples mix data kinds ({found}); map one kind at a time, "
+            "e.g. dataset.match(F('data_kind') == 'audio')"
+        )
+    return next(iter(known))
+
+
+class Extractor:
+    """Turns files of one kind into vectors of one size."""
+
+    def __init__(self, kind, block, fs=None, frames=None, axes=None):
+        self.kind = kind
+        self.block = block
+        self.fs = fs
+        self.frames = frames
+        self.axes = axes
+
+    def config(self):
+        """JSON-serialisable settings; equal configs give equal vectors."""
+        window_ms = None if self.frames is None else 1000 * self.frames / self.fs
+        return {
+            "kind": self.kind,
+            "block": self.block.config(),
+            "fs": self.fs,
+            "window_ms": window_ms,
+            "axes": self.axes,
+        }
+
+    def describe(self):
+        return f"{self.block.name} block v{self.block.version}"
+
+    def vector(self, path):
+        """The vector of one file, or a :class:`Failure` saying why not."""
+        try:
+            data, notes = self._read(path)
+            out = np.asarray(self.block(data, self.fs or 0), dtype=np.float32)
+        except (media.MediaError, BlockError, OSError) as e:
+            return Failure(str(e))
+        if not np.isfinite(out).all():
+            return Failure(
+                f"block {self.block.name} gave {np.sum(~np.isfinite(out))} "
+                "non-finite values for this input"
+            )
+        return Vector(out.ravel(), notes)
+
+    def map(self, paths, threads=None):
+        """Vectors of many files, in order; the work runs on a thread pool."""
+        workers = threads or 2
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            yield from pool.map(self.vector, paths)
+
+    def _read(self, path):
+        if self.kind == "image":
+            return media.read_image(path), []
+        if self.kind == "audio":
+            signal = media.read_audio(path, fs=self.fs)
+        else:
+            signal = media.read_timeseries(path, axes=self.axes)
+        notes = list(signal.notes)
+        data = _resample(signal, self.fs, notes)
+        return _fit_window(data, self.frames, self.fs, notes), notes
+
+
+def _timeseries_extractor(samples, block, fs, window_ms, axes):
+    first = _first_readable(samples, axes)
+    axes = axes or first.axes
+    if fs is None:
+        fs = _most_common(samples, "sampling_freq") or first.fs
+    if window_ms is None:
+        frames = _most_common(samples, "n_frames") or len(first.data)
+        native_fs = _most_common(samples, "sampling_freq") or first.fs
+        frames = int(round(frames * fs / native_fs))
+    else:
+        frames = _frames(window_ms, fs)
+    return Extractor("timeseries", block, fs=float(fs), frames=frames, axes=axes)
+
+
+def _first_readable(samples, axes, tries=20):
+    reasons = []
+    for path in samples.limit(tries).values("filepath"):
+        try:
+            return media.read_timeseries(path, axes=axes)
+        except (media.MediaError, OSError) as e:
+            reasons.append(str(e))
+    raise FeatureError(
+        f"none of the first {tries} recordings could be read, so the window "
+        f"cannot be sized; first error: {reasons[0] if reasons else 'none'}"
+    )
+
+
+def _most_common(samples, field):
+    if not samples.has_field(field):
+        return None
+    values = [v for v in samples.values(field) if v]
+    return collections.Counter(values).most_common(1)[0][0] if values else None
+
+
+def _frames(window_ms, fs):
+    frames = int(round(window_ms * fs / 1000))
+    if frames < 1:
+        raise FeatureError(
+            f"window_ms={window_ms} at {fs} Hz is less than one sample; "
+            "use a longer window"
+        )
+    return frames
+
+
+def _resample(signal, fs, notes):
+    if fs is None or np.isclose(signal.fs, fs):
+        return signal.data
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(float(fs) / float(signal.fs)).limit_denominator(1000)
+    notes.append(f"resampled {signal.fs:g} Hz -> {fs:g} Hz")
+    out = resample_poly(signal.data, ratio.numerator, ratio.denominator, axis=0)
+    return out.astype(np.float32)
+
+
+def _fit_window(data, frames, fs, notes):
+    n = len(data)
+    if n == frames:
+        return data
+    if n < frames:
+        notes.append(
+            f"zero-padded {n} -> {frames} frames ({1000 * frames / fs:g} ms window)"
+        )
+        return np.pad(data, ((0, frames - n), (0, 0)))
+    notes.append(f"cut to the first {frames} of {n} frames")
+    return data[:frames]

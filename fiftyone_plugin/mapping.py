@@ -1,0 +1,339 @@
+"""From feature vectors to a 2-D map: input checks, then t-SNE, UMAP or PCA.
+
+Everything here takes and returns numpy arrays; nothing knows of FiftyOne.
+
+The checks run before any reducer, because reducers fail badly on bad input
+(one t-SNE implementation segfaults on identical vectors, another returns
+NaN). Each check either raises :class:`MapInputError` with the value and the
+rule, or makes a stated adjustment that is logged and recorded in
+:attr:`MapResult.adjustments`.
+
+What runs when (``method="tsne"``):
+
+- vectors wider than ``pca_components`` (50) are first reduced by PCA to
+  ``min(50, n_unique - 1)`` components;
+- exact duplicate vectors are mapped once and share one position;
+- fewer than ``SMALL_N`` (1,000) distinct vectors: scikit-learn's
+  Barnes-Hut t-SNE (lower fixed cost); otherwise openTSNE with FFT-accelerated
+  gradients;
+- the perplexity is lowered to what the number of points allows.
+"""
+
+import dataclasses
+import logging
+import os
+import time
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("tsne", "umap", "pca")
+MIN_POINTS = {"tsne": 5, "umap": 5, "pca": 2}
+SMALL_N = 1000
+
+
+class MapInputError(ValueError):
+    """The vectors cannot be mapped as they are; the message says why."""
+
+
+@dataclasses.dataclass
+class MapResult:
+    """A 2-D map of ``n`` vectors.
+
+    Attributes:
+        points: (n, 2) float32 coordinates, one row per input vector
+        method: the reducer that ran ("tsne", "umap" or "pca")
+        implementation: library that computed it, e.g. "openTSNE 1.0.4"
+        params: the parameters actually used (after adjustments)
+        adjustments: human-readable notes on every adjustment made
+        n_unique: number of distinct vectors that were mapped
+        seconds: wall time of the reduction
+    """
+
+    points: np.ndarray
+    method: str
+    implementation: str
+    params: dict
+    adjustments: list
+    n_unique: int
+    seconds: float
+
+
+def compute_map(
+    vectors,
+    method="tsne",
+    seed=0,
+    perplexity=30.0,
+    n_neighbors=15,
+    pca_components=50,
+    standardize=False,
+    threads=None,
+):
+    """Maps vectors to 2-D.
+
+    Args:
+        vectors: (n, d) array-like of finite floats
+        method ("tsne"): one of ``METHODS``
+        seed (0): random seed; the same input and seed give the same map
+        perplexity (30.0): t-SNE perplexity, lowered when n is too small
+        n_neighbors (15): UMAP neighbourhood size, lowered when n is small
+        pca_components (50): vectors wider than this are PCA-reduced first
+        standardize (False): scale every column to zero mean and unit
+            variance first (useful when features have different units)
+        threads (None): number of threads for the reducer; None uses
+            ``os.cpu_count()``
+
+    Returns:
+        a :class:`MapResult`
+
+    Raises:
+        MapInputError: empty input, too few points, non-finite values,
+            or all vectors identical
+    """
+    start = time.perf_counter()
+    x = check_vectors(vectors, method)
+    adjustments = []
+
+    unique, inverse = _unique_rows(x)
+    if len(unique) < len(x):
+        _note(
+            adjustments,
+            f"{len(x) - len(unique)} of {len(x)} vectors duplicate others; "
+            "each distinct vector is mapped once and duplicates share its "
+            "position",
+        )
+    if len(unique) < MIN_POINTS[method]:
+        raise MapInputError(
+            f"only {len(unique)} distinct vectors; method={method!r} needs at "
+            f"least {MIN_POINTS[method]}. Add samples, or use method='pca'"
+        )
+
+    if standardize:
+        unique = _standardize(unique)
+    unique = _reduce_width(unique, pca_components, seed, adjustments)
+
+    threads = threads or _cpu_count()
+    params = {"seed": seed}
+    if method == "tsne":
+        points, impl = _tsne(unique, perplexity, seed, threads, params, adjustments)
+    elif method == "umap":
+        points, impl = _umap(unique, n_neighbors, seed, params, adjustments)
+    else:
+        points, impl = _pca(unique, seed)
+
+    points = np.asarray(points, dtype=np.float32)[inverse]
+    if not np.isfinite(points).all():
+        raise MapInputError(
+            f"{impl} returned non-finite coordinates; try method='pca' or "
+            "another seed, and report the input if it persists"
+        )
+
+    return MapResult(
+        points=points,
+        method=method,
+        implementation=impl,
+        params=params,
+        adjustments=adjustments,
+        n_unique=len(unique),
+        seconds=time.perf_counter() - start,
+    )
+
+
+def check_vectors(vectors, method="tsne"):
+    """Returns the vectors as a float64 (n, d) array or raises.
+
+    Raises:
+        MapInputError: on an unknown method, an empty or ragged input,
+            non-finite values (the rows are named), or identical vectors
+    """
+    if method not in METHODS:
+        raise MapInputError(f"method={method!r} is not one of {list(METHODS)}")
+
+    x = np.asarray(vectors, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise MapInputError(
+            f"expected a non-empty (n, d) array of vectors, got shape {x.shape}; "
+            "is the view empty, or were no vectors computed?"
+        )
+    if x.shape[1] == 0:
+        raise MapInputError("vectors have zero width; the block produced nothing")
+    if x.shape[0] < MIN_POINTS[method]:
+        raise MapInputError(
+            f"{x.shape[0]} vectors; method={method!r} needs at least "
+            f"{MIN_POINTS[method]}. Add samples, or use method='pca'"
+        )
+
+    bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
+    if len(bad):
+        shown = ", ".join(str(i) for i in bad[:10])
+        raise MapInputError(
+            f"{len(bad)} vectors contain NaN or Inf (rows {shown}"
+            f"{', ...' if len(bad) > 10 else ''}); drop those samples first"
+        )
+
+    if np.ptp(x, axis=0).max() == 0:
+        raise MapInputError(
+            f"all {x.shape[0]} vectors are identical, so there is nothing to "
+            "map (silent or constant inputs?). Check the data or choose "
+            "another block"
+        )
+    return x
+
+
+def knn_accuracy(points, codes, k=10):
+    """Leave-one-out k-NN label accuracy of a map, on the labeled points.
+
+    Args:
+        points: (n, m) coordinates (the 2-D map, or vectors)
+        codes: (n,) int class codes, -1 for unlabeled (ignored as voters
+            and as queries)
+        k (10): number of neighbours that vote
+
+    Returns:
+        the fraction of labeled points whose majority neighbour label is
+        their own, or NaN when fewer than k + 1 points are labeled
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    codes = np.asarray(codes)
+    labeled = codes >= 0
+    p, c = np.asarray(points)[labeled], codes[labeled]
+    if len(c) <= k:
+        return float("nan")
+
+    nn = NearestNeighbors(n_neighbors=k + 1).fit(p)
+    _, idx = nn.kneighbors(p)
+    votes = c[idx[:, 1:]]
+    counts = np.apply_along_axis(np.bincount, 1, votes, minlength=c.max() + 1)
+    return float(np.mean(counts.argmax(axis=1) == c))
+
+
+def _tsne(x, perplexity, seed, threads, params, adjustments):
+    n = len(x)
+    # openTSNE requires 3 * perplexity < n - 1; scikit-learn perplexity < n.
+    limit = (n - 1) / 3.0
+    if perplexity >= limit:
+        new = max(1.0, np.floor(limit * 10 - 1) / 10)
+        _note(
+            adjustments,
+            f"perplexity lowered from {perplexity:g} to {new:g}: it must stay "
+            f"below a third of the {n} distinct points",
+        )
+        perplexity = new
+    params["perplexity"] = float(perplexity)
+
+    if n < SMALL_N:
+        return _tsne_sklearn(x, perplexity, seed, threads, params)
+    return _tsne_opentsne(x, perplexity, seed, threads, params)
+
+
+def _tsne_sklearn(x, perplexity, seed, threads, params):
+    import sklearn
+    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
+
+    params.update(learning_rate="auto", init="pca", implementation="barnes_hut")
+    tsne = TSNE(
+        n_components=2,
+        perplexity=perplexity,
+        init="pca",
+        learning_rate="auto",
+        random_state=seed,
+        n_jobs=threads,
+    )
+    with threadpool_limits(threads):
+        points = tsne.fit_transform(x.astype(np.float32))
+    return points, f"scikit-learn {sklearn.__version__} TSNE"
+
+
+def _tsne_opentsne(x, perplexity, seed, threads, params):
+    import openTSNE
+
+    n = len(x)
+    learning_rate = max(200.0, n / 12.0)
+    params.update(learning_rate=learning_rate, init="pca", gradients="fft")
+    tsne = openTSNE.TSNE(
+        n_components=2,
+        perplexity=perplexity,
+        learning_rate=learning_rate,
+        initialization="pca",
+        negative_gradient_method="fft",
+        random_state=seed,
+        n_jobs=threads,
+        verbose=False,
+    )
+    embedding = tsne.fit(x.astype(np.float32))
+    return np.asarray(embedding), f"openTSNE {openTSNE.__version__}"
+
+
+def _umap(x, n_neighbors, seed, params, adjustments):
+    import umap
+
+    n = len(x)
+    if n_neighbors >= n:
+        new = max(2, n - 1)
+        _note(
+            adjustments,
+            f"n_neighbors lowered from {n_neighbors} to {new}: it must be "
+            f"below the {n} distinct points",
+        )
+        n_neighbors = new
+    params["n_neighbors"] = n_neighbors
+    reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, random_state=seed)
+    return reducer.fit_transform(x), f"umap-learn {umap.__version__}"
+
+
+def _pca(x, seed):
+    import sklearn
+    from sklearn.decomposition import PCA
+
+    points = PCA(n_components=2, random_state=seed).fit_transform(x)
+    if points.shape[1] < 2:
+        points = np.pad(points, ((0, 0), (0, 2 - points.shape[1])))
+    return points, f"scikit-learn {sklearn.__version__} PCA"
+
+
+def _reduce_width(x, pca_components, seed, adjustments):
+    n, d = x.shape
+    if not pca_components or d <= pca_components:
+        return x
+
+    from sklearn.decomposition import PCA
+
+    k = min(pca_components, n - 1, d)
+    if k < pca_components:
+        _note(
+            adjustments,
+            f"PCA to {k} components instead of {pca_components}: "
+            f"{n} distinct points allow at most {n - 1}",
+        )
+    return PCA(n_components=k, random_state=seed).fit_transform(x)
+
+
+def _standardize(x):
+    std = x.std(axis=0)
+    std[std == 0] = 1.0
+    return (x - x.mean(axis=0)) / std
+
+
+def _unique_rows(x):
+    unique, index, inverse = np.unique(
+        x, axis=0, return_index=True, return_inverse=True
+    )
+    # Keep first-seen order so results do not depend on np.unique's sorting.
+    order = np.argsort(index)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return unique[order], rank[inverse.ravel()]
+
+
+def _note(adjustments, message):
+    logger.info(message)
+    adjustments.append(message)
+
+
+def _cpu_count():
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1

@@ -1,0 +1,110 @@
+"""Operators that make and remove maps: compute_data_explorer, clear_data_explorer."""
+
+import fiftyone.operators as foo
+import fiftyone.operators.types as types
+
+from . import _forms
+
+
+class ComputeDataExplorer(foo.Operator):
+    @property
+    def config(self):
+        return foo.OperatorConfig(
+            name="compute_data_explorer",
+            label="Data Explorer: compute map",
+            description="Vectors for every sample, a t-SNE map, a brain run",
+            dynamic=True,
+            execute_as_generator=True,
+            allow_immediate_execution=True,
+            allow_delegated_execution=True,
+            icon="scatter_plot",
+        )
+
+    def resolve_input(self, ctx):
+        return types.Property(
+            _compute_form(ctx), view=types.View(label="Data Explorer: compute map")
+        )
+
+    def execute(self, ctx):
+        import fiftyone_plugin.explorer as fde
+
+        block, block_params = _forms.block_params_from(ctx)
+        events = fde.iter_compute_data_explorer(
+            ctx.target_view(),
+            mode=ctx.params.get("mode", "dsp"),
+            brain_key=ctx.params.get("brain_key", fde.DEFAULT_BRAIN_KEY),
+            label_field=ctx.params.get("label_field", "ground_truth"),
+            block=block,
+            block_params=block_params,
+            method=ctx.params.get("method", "tsne"),
+            seed=int(ctx.params.get("seed", 0)),
+            perplexity=float(ctx.params.get("perplexity", 30.0)),
+        )
+        for event in events:
+            if isinstance(event, fde.ExplorerRun):
+                run = event
+            else:
+                update = _forms.report_progress(ctx, *event)
+                if update is not None:
+                    yield update
+
+        yield ctx.ops.notify(
+            f"{run.brain_key}: {run.n_mapped} of {run.n_samples} samples mapped"
+            + (f", {len(run.skipped)} skipped" if run.skipped else ""),
+            variant="warning" if run.skipped else "success",
+        )
+        yield ctx.ops.reload_dataset()
+
+
+def _compute_form(ctx):
+    inputs = types.Object()
+    inputs.view_target(ctx, action_description="Map")
+
+    modes = types.RadioGroup()
+    for mode, label in _forms.MODE_CHOICES.items():
+        modes.add_choice(mode, label=mode, description=label)
+    inputs.enum("mode", list(_forms.MODE_CHOICES), default="dsp", label="Mode",
+                view=modes)
+    if ctx.params.get("mode", "dsp") != "dsp":
+        inputs.view("mode_note", types.Warning(
+            label="Only 'dsp' mode is available in this version"))
+
+    _forms.brain_key_input(ctx, inputs)
+    _forms.label_field_input(ctx, inputs)
+    _forms.block_inputs(ctx, inputs)
+
+    methods = types.DropdownView()
+    for method, label in _forms.METHOD_CHOICES.items():
+        methods.add_choice(method, label=label)
+    inputs.enum("method", list(_forms.METHOD_CHOICES), default="tsne",
+                label="Map method", view=methods)
+    inputs.int("seed", default=0, label="Seed", description="Random seed of the map")
+    inputs.float("perplexity", default=30.0, min=1.0, label="Perplexity",
+                 description="t-SNE perplexity; lowered automatically for "
+                 "small datasets")
+    return inputs
+
+
+class ClearDataExplorer(foo.Operator):
+    @property
+    def config(self):
+        return foo.OperatorConfig(
+            name="clear_data_explorer",
+            label="Data Explorer: clear map",
+            description="Removes a map: its brain run, record and vector field",
+            dynamic=True,
+            icon="delete",
+        )
+
+    def resolve_input(self, ctx):
+        inputs = types.Object()
+        _forms.existing_run_input(ctx, inputs)
+        return types.Property(inputs, view=types.View(label="Clear data explorer"))
+
+    def execute(self, ctx):
+        import fiftyone_plugin.explorer as fde
+
+        key = ctx.params["brain_key"]
+        fde.clear_data_explorer(ctx.dataset, key)
+        ctx.ops.reload_dataset()
+        return {"cleared": key}

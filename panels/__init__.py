@@ -1,0 +1,3 @@
+"""The plugin's panels (the Data Explorer panel comes with its own issue)."""
+
+PANELS = ()

@@ -1,0 +1,57 @@
+"""Test session set-up: every test runs against its own FiftyOne database.
+
+The environment is set before anything imports ``fiftyone``, so the user's
+database, config and plugins are never touched. The plugin directory seen by
+FiftyOne is a temporary folder holding one link to this checkout.
+"""
+
+import os
+import pathlib
+import shutil
+import tempfile
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+DATA = pathlib.Path(__file__).resolve().parent / "data"
+
+_SESSION_DIR = pathlib.Path(tempfile.mkdtemp(prefix="data-explorer-tests-"))
+_PLUGINS_DIR = _SESSION_DIR / "plugins"
+_PLUGINS_DIR.mkdir()
+(_PLUGINS_DIR / "data-explorer").symlink_to(REPO)
+
+os.environ.update(
+    FIFTYONE_DATABASE_DIR=str(_SESSION_DIR / "db"),
+    FIFTYONE_DEFAULT_DATASET_DIR=str(_SESSION_DIR / "datasets"),
+    FIFTYONE_PLUGINS_DIR=str(_PLUGINS_DIR),
+    FIFTYONE_CONFIG_PATH=str(_SESSION_DIR / "config.json"),
+    FIFTYONE_APP_CONFIG_PATH=str(_SESSION_DIR / "app_config.json"),
+    FIFTYONE_ANNOTATION_CONFIG_PATH=str(_SESSION_DIR / "annotation_config.json"),
+    FIFTYONE_DO_NOT_TRACK="true",
+    FIFTYONE_DATABASE_VALIDATION="false",
+    FIFTYONE_MODEL_ZOO_DIR=str(_SESSION_DIR / "zoo"),
+    FIFTYONE_DATASET_ZOO_DIR=str(_SESSION_DIR / "dataset-zoo"),
+)
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
+@pytest.fixture
+def dataset(request):
+    """An empty, non-persistent FiftyOne dataset, deleted after the test."""
+    import fiftyone as fo
+
+    ds = fo.Dataset()
+    yield ds
+    if not ds.deleted:
+        ds.delete()
+
+
+@pytest.fixture
+def rng():
+    import numpy as np
+
+    return np.random.default_rng(0)
