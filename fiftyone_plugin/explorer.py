@@ -32,6 +32,9 @@ DEFAULT_BRAIN_KEY = "data_explorer"
 RECORD_VERSION = 1
 _PENDING_KEY = "data_explorer_pending"
 _CHUNK = 256
+# Features of these blocks mix units (RMS, skewness, log power, ...), so
+# their columns are brought to unit variance before mapping by default.
+MIXED_UNIT_BLOCKS = ("spectral_analysis", "flatten")
 
 
 class ExplorerError(ValueError):
@@ -146,8 +149,8 @@ def iter_compute_data_explorer(
         seed (0): random seed of the map
         perplexity (30.0): t-SNE perplexity (lowered when too large)
         standardize (None): scale each vector column to unit variance
-            before mapping; None means True in dsp mode (features of mixed
-            units), False otherwise
+            before mapping; None means True for the blocks whose features
+            mix units (``MIXED_UNIT_BLOCKS``), False otherwise
         reuse_vectors (True): keep vectors an earlier, identical run
             (finished or interrupted) already stored
         overwrite (True): replace an existing run of the same key
@@ -176,7 +179,8 @@ def iter_compute_data_explorer(
     view = samples.exists(vector_field)
     ids = view.values("id")
     vectors = np.stack(view.values(vector_field)) if ids else np.zeros((0, 0))
-    standardize = (mode == "dsp") if standardize is None else standardize
+    if standardize is None:
+        standardize = mode == "dsp" and extractor.block.name in MIXED_UNIT_BLOCKS
     try:
         result = mapping.compute_map(
             vectors, method=method, seed=seed, perplexity=perplexity,

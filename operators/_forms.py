@@ -25,7 +25,7 @@ def label_field_input(ctx, inputs, name="label_field", default="ground_truth"):
     for f in fields:
         choices.add_choice(f, label=f)
     inputs.str(
-        name, default=default, required=True, label="Label field",
+        name, default=default, label="Label field",
         description="Classification field holding the labels", view=choices,
     )
 
@@ -34,7 +34,7 @@ def brain_key_input(ctx, inputs, name="brain_key", default="data_explorer"):
     """A brain key text box, marked invalid for a bad or taken key."""
     value = ctx.params.get(name, default)
     prop = inputs.str(
-        name, default=default, required=True, label="Brain key",
+        name, default=default, label="Brain key",
         description="Name of the map; an existing run of this plugin with "
         "the same key is replaced",
     )

@@ -5,6 +5,7 @@ database, config and plugins are never touched. The plugin directory seen by
 FiftyOne is a temporary folder holding one link to this checkout.
 """
 
+import atexit
 import os
 import pathlib
 import shutil
@@ -34,9 +35,9 @@ os.environ.update(
 )
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
-
-def pytest_sessionfinish(session, exitstatus):
-    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+# Registered before fiftyone is imported, so it runs after fiftyone's own
+# exit handlers have stopped the database that lives in this folder.
+atexit.register(shutil.rmtree, _SESSION_DIR, ignore_errors=True)
 
 
 @pytest.fixture
