@@ -114,16 +114,17 @@ def plot_map(dataset, brain_key, path, title=""):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .colors import UNLABELED, class_colors
+
     points, labels = _points_and_labels(dataset, brain_key)
-    classes = sorted({x for x in labels if x is not None})
-    colors = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")
+    colors = class_colors(sorted({x for x in labels if x is not None}))
 
     fig, ax = plt.subplots(figsize=(7, 6), dpi=110)
     none = np.array([x is None for x in labels])
-    ax.scatter(*points[none].T, s=10, c="#b0b0b0", label="Unlabeled")
-    for i, cls in enumerate(classes):
+    ax.scatter(*points[none].T, s=10, c=UNLABELED, label="Unlabeled")
+    for cls, color in colors.items():
         mask = np.array([x == cls for x in labels])
-        ax.scatter(*points[mask].T, s=10, color=colors(i % colors.N), label=cls)
+        ax.scatter(*points[mask].T, s=10, color=color, label=cls)
     ax.set_title(title, fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
