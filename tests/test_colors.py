@@ -18,4 +18,4 @@ def test_every_class_gets_its_own_non_gray_color(n):
     assert len(colors) == n
     assert len(set(colors.values())) == n
     assert UNLABELED not in colors.values()
-    assert min(_saturation(c) for c in colors.values()) > 0.3
+    assert min(_saturation(c) for c in colors.values()) > 0.25
