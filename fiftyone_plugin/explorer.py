@@ -117,6 +117,10 @@ def iter_compute_data_explorer(
     fs=None,
     window_ms=None,
     axes=None,
+    network=None,
+    weights=None,
+    model_path=None,
+    layer=None,
     method="tsne",
     seed=0,
     perplexity=30.0,
@@ -145,6 +149,15 @@ def iter_compute_data_explorer(
             uses 1 s for audio and the most common length otherwise
         axes (None): sensor axes to use, by name; None uses those of the
             first recording
+        network (None): ``pretrained`` mode: the network's name (see
+            ``fiftyone_plugin.models.list_embedders()``); None picks the
+            default for the data kind
+        weights (None): ``pretrained`` mode: a local weights file
+        model_path (None): ``impulse`` mode: the trained model file; its
+            block comes from ``block``/``block_params`` or a ``block.json``
+            stored beside it
+        layer (None): ``impulse`` mode: the layer whose output is the
+            vector; None is the layer before the last
         method ("tsne"): "tsne", "umap" or "pca"
         seed (0): random seed of the map
         perplexity (30.0): t-SNE perplexity (lowered when too large)
@@ -160,10 +173,14 @@ def iter_compute_data_explorer(
     _check_start(samples, mode, brain_key, method, overwrite)
     yield 0.0, "checking the samples"
 
-    extractor = features.make_extractor(
-        samples, block=block, block_params=block_params, fs=fs,
-        window_ms=window_ms, axes=axes,
-    )
+    try:
+        extractor = features.make_extractor(
+            samples, mode=mode, block=block, block_params=block_params, fs=fs,
+            window_ms=window_ms, axes=axes, network=network, weights=weights,
+            model_path=model_path, layer=layer,
+        )
+    except features.FeatureError as e:
+        raise ExplorerError(str(e)) from e
     signature = _signature(mode, extractor.config())
     vector_field = f"{brain_key}_vector"
     start = time.perf_counter()
@@ -180,7 +197,8 @@ def iter_compute_data_explorer(
     ids = view.values("id")
     vectors = np.stack(view.values(vector_field)) if ids else np.zeros((0, 0))
     if standardize is None:
-        standardize = mode == "dsp" and extractor.block.name in MIXED_UNIT_BLOCKS
+        block_name = getattr(extractor.block, "name", None)
+        standardize = mode == "dsp" and block_name in MIXED_UNIT_BLOCKS
     try:
         result = mapping.compute_map(
             vectors, method=method, seed=seed, perplexity=perplexity,
@@ -254,11 +272,6 @@ def get_run_record(dataset, brain_key=DEFAULT_BRAIN_KEY):
 def _check_start(samples, mode, brain_key, method, overwrite):
     if mode not in MODES:
         raise ExplorerError(f"mode={mode!r} is not one of {list(MODES)}")
-    if mode != "dsp":
-        raise ExplorerError(
-            f"mode={mode!r} is not available yet in this version; use "
-            "mode='dsp' (preprocessing blocks), which serves every data kind"
-        )
     if method not in mapping.METHODS:
         raise ExplorerError(
             f"method={method!r} is not one of {list(mapping.METHODS)}"

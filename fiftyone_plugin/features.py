@@ -1,9 +1,15 @@
-"""One vector per file: read it, bring it to the block's input, run the block.
+"""One vector per file, in each of the three modes.
 
 An :class:`Extractor` fixes, for a whole run, the data kind, the block, the
 sampling frequency, the window length and the sensor axes, so every sample
 gives a vector of the same size. Per file it returns a :class:`Vector` or a
 :class:`Failure` with the reason: one bad file never stops the run.
+
+- ``dsp``: :class:`Extractor`, the block's features;
+- ``pretrained``: :class:`NetworkExtractor`, a pre-trained network's
+  penultimate layer (images, keyword audio);
+- ``impulse``: :class:`ImpulseExtractor`, the block the user's model was
+  trained on, then the model up to its last layer.
 
 Signals are brought to the run's window as the studio's time-series input
 does: resampled to the run's frequency, then zero-padded at the end when
@@ -30,6 +36,12 @@ DEFAULT_BLOCKS = {
 }
 DEFAULT_AUDIO_FS = 16000
 DEFAULT_AUDIO_WINDOW_MS = 1000
+# The kinds each mode serves; the refusal message names the others.
+MODE_KINDS = {
+    "dsp": ("image", "audio", "timeseries"),
+    "pretrained": ("image", "audio"),
+    "impulse": ("image", "audio", "timeseries"),
+}
 
 
 class FeatureError(ValueError):
@@ -48,15 +60,35 @@ class Failure:
 
 
 def make_extractor(
-    samples, block=None, block_params=None, fs=None, window_ms=None, axes=None
+    samples, mode="dsp", block=None, block_params=None, fs=None, window_ms=None,
+    axes=None, network=None, weights=None, model_path=None, layer=None,
 ):
-    """Builds the :class:`Extractor` that fits a collection.
+    """Builds the extractor that fits a collection and a mode.
 
     Raises:
-        FeatureError: mixed or unknown data kinds, a block that does not
-            take this kind of data, or no readable sample to size the window
+        FeatureError: mixed or unknown data kinds, a mode or block that does
+            not serve this kind of data, a model or network that cannot be
+            loaded or does not fit the block, or no readable sample to size
+            the window
     """
     kind = data_kind(samples)
+    if kind not in MODE_KINDS[mode]:
+        serving = [m for m, kinds in MODE_KINDS.items() if kind in kinds]
+        raise FeatureError(
+            f"mode={mode!r} does not serve {kind} data; modes for {kind} "
+            f"data: {serving}"
+        )
+    if mode == "pretrained":
+        return _network_extractor(kind, network, weights)
+    if mode == "impulse":
+        return _impulse_extractor(
+            samples, kind, model_path, layer, block, block_params, fs,
+            window_ms, axes,
+        )
+    return _block_extractor(samples, kind, block, block_params, fs, window_ms, axes)
+
+
+def _block_extractor(samples, kind, block, block_params, fs, window_ms, axes):
     name = block or DEFAULT_BLOCKS[kind]
     try:
         blk = get_block(name, **(block_params or {}))
@@ -146,6 +178,11 @@ class Extractor:
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             yield from pool.map(self.vector, paths)
 
+    def input_shape(self, path):
+        """The shape of the block's input for one file (for model checks)."""
+        data, _ = self._read(path)
+        return data.shape
+
     def _read(self, path):
         if self.kind == "image":
             return media.read_image(path), []
@@ -226,3 +263,117 @@ def _fit_window(data, frames, fs, notes):
         return np.pad(data, ((0, frames - n), (0, 0)))
     notes.append(f"cut to the first {frames} of {n} frames")
     return data[:frames]
+
+
+class NetworkExtractor:
+    """Vectors from a pre-trained network's penultimate layer."""
+
+    def __init__(self, kind, embedder):
+        self.kind = kind
+        self.embedder = embedder
+        self.block = None
+
+    def config(self):
+        info = self.embedder.describe()
+        return {"kind": self.kind, "network": info}
+
+    def describe(self):
+        return f"{self.embedder.name} network ({self.embedder.dim}-d)"
+
+    def map(self, paths, threads=None):
+        result = self.embedder.embed_files(list(paths))
+        outcomes = [None] * len(paths)
+        for row, index in enumerate(result.ok_indices):
+            outcomes[index] = Vector(result.vectors[row], [])
+        for index, _, reason in result.errors:
+            outcomes[index] = Failure(reason)
+        yield from outcomes
+
+
+class ImpulseExtractor:
+    """Vectors from the user's model, cut before its last layer."""
+
+    def __init__(self, blocks, model):
+        self.kind = blocks.kind
+        self.blocks = blocks
+        self.block = blocks.block
+        self.model = model
+
+    def config(self):
+        return {**self.blocks.config(), "model": self.model.describe()}
+
+    def describe(self):
+        return (
+            f"{self.model.format} model at {self.model.layer!r} "
+            f"({self.model.output_dim}-d) after {self.blocks.describe()}"
+        )
+
+    def map(self, paths, threads=None):
+        outcomes = list(self.blocks.map(paths, threads=threads))
+        rows = [i for i, o in enumerate(outcomes) if isinstance(o, Vector)]
+        if rows:
+            features = np.stack([outcomes[i].vector for i in rows])
+            vectors = self.model.embed(features)
+            for row, i in enumerate(rows):
+                outcomes[i] = Vector(vectors[row], outcomes[i].notes)
+        yield from outcomes
+
+
+def _network_extractor(kind, network, weights):
+    from .models import EmbedderUnavailable, get_embedder
+
+    try:
+        embedder = get_embedder(name=network, kind=kind, weights=weights)
+    except (EmbedderUnavailable, ValueError) as e:
+        raise FeatureError(str(e)) from e
+    return NetworkExtractor(kind, embedder)
+
+
+def _impulse_extractor(
+    samples, kind, model_path, layer, block, block_params, fs, window_ms, axes
+):
+    from .impulse import ImpulseError, load_impulse
+
+    if not model_path:
+        raise FeatureError(
+            "mode='impulse' needs model_path: the trained model file (Keras, "
+            "TFLite, ONNX or PyTorch); train one with train_impulse if you "
+            "have none"
+        )
+    config = None
+    if block:
+        config = {"block": block, "params": dict(block_params or {})}
+    try:
+        model = load_impulse(model_path, layer=layer, block_config=config)
+    except ImpulseError as e:
+        raise FeatureError(str(e)) from e
+    if not model.block_config:
+        raise FeatureError(
+            f"model {model_path} has no block configuration: pass block= and "
+            "block_params= (the block it was trained on), or put a block.json "
+            "beside the model"
+        )
+
+    cfg = model.block_config
+    blocks = _block_extractor(
+        samples, kind, cfg["block"], cfg.get("params"), fs, window_ms, axes
+    )
+    shape = _block_output_shape(samples, blocks)
+    try:
+        model.check_input(shape)
+    except ImpulseError as e:
+        raise FeatureError(str(e)) from e
+    return ImpulseExtractor(blocks, model)
+
+
+def _block_output_shape(samples, blocks):
+    for path in samples.limit(20).values("filepath"):
+        try:
+            shape = blocks.input_shape(path)
+        except (media.MediaError, OSError):
+            continue
+        return (blocks.block.output_size(shape, blocks.fs),)
+    raise FeatureError(
+        "none of the first 20 samples could be read, so the model's input "
+        "cannot be checked against the block"
+    )

@@ -155,12 +155,24 @@ def test_operator_from_python_produces_the_brain_run(tones):
     assert fde.get_run_record(tones, "viaop")["n_mapped"] == 24
 
 
-@pytest.mark.parametrize("mode", ["pretrained", "impulse"])
-def test_modes_not_available_are_refused_before_work(tones, mode):
-    with pytest.raises(fde.ExplorerError, match="mode='dsp'"):
-        fde.compute_data_explorer(tones, mode=mode, brain_key="x")
+def test_pretrained_mode_for_sensor_data_is_refused_before_work(dataset, tmp_path):
+    paths = []
+    for i in range(6):
+        path = tmp_path / f"rec{i}.csv"
+        rows = "\n".join(f"{t * 20},{np.sin(t / (i + 1)):.4f}" for t in range(50))
+        path.write_text("timestamp,accX\n" + rows + "\n")
+        paths.append(str(path))
+    _add(dataset, paths)
+    with pytest.raises(fde.ExplorerError, match=r"modes for timeseries data: \['dsp', 'impulse'\]"):
+        fde.compute_data_explorer(dataset, mode="pretrained", brain_key="x")
+    assert not dataset.has_sample_field("x_vector")
+    assert dataset.list_brain_runs() == []
+
+
+def test_impulse_mode_without_a_model_is_refused_before_work(tones):
+    with pytest.raises(fde.ExplorerError, match="needs model_path"):
+        fde.compute_data_explorer(tones, mode="impulse", brain_key="x")
     assert not tones.has_sample_field("x_vector")
-    assert tones.list_brain_runs() == []
 
 
 def test_block_that_does_not_fit_the_data_names_the_ones_that_do(tones):
