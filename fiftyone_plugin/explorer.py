@@ -27,7 +27,7 @@ from . import features, mapping
 
 logger = logging.getLogger(__name__)
 
-MODES = ("dsp", "pretrained", "impulse")
+MODES = ("dsp", "pretrained", "impulse", "field")
 DEFAULT_BRAIN_KEY = "data_explorer"
 RECORD_VERSION = 1
 _PENDING_KEY = "data_explorer_pending"
@@ -121,6 +121,7 @@ def iter_compute_data_explorer(
     weights=None,
     model_path=None,
     layer=None,
+    vectors_field=None,
     method="tsne",
     seed=0,
     perplexity=30.0,
@@ -136,7 +137,8 @@ def iter_compute_data_explorer(
 
     Args:
         samples: a FiftyOne dataset or view
-        mode ("dsp"): how vectors are made; one of ``MODES``
+        mode ("dsp"): how vectors are made: "dsp", "pretrained", "impulse",
+            or "field" for vectors already stored in ``vectors_field``
         brain_key ("data_explorer"): key of the brain run to create
         label_field ("ground_truth"): the ``Classification`` field whose
             labels the run records (used for the map's label accuracy)
@@ -158,6 +160,8 @@ def iter_compute_data_explorer(
             stored beside it
         layer (None): ``impulse`` mode: the layer whose output is the
             vector; None is the layer before the last
+        vectors_field (None): ``field`` mode: the sample field holding the
+            vectors (e.g. from FiftyOne's ``compute_embeddings``)
         method ("tsne"): "tsne", "umap" or "pca"
         seed (0): random seed of the map
         perplexity (30.0): t-SNE perplexity (lowered when too large)
@@ -173,29 +177,34 @@ def iter_compute_data_explorer(
     _check_start(samples, mode, brain_key, method, overwrite)
     yield 0.0, "checking the samples"
 
-    try:
-        extractor = features.make_extractor(
-            samples, mode=mode, block=block, block_params=block_params, fs=fs,
-            window_ms=window_ms, axes=axes, network=network, weights=weights,
-            model_path=model_path, layer=layer,
-        )
-    except features.FeatureError as e:
-        raise ExplorerError(str(e)) from e
-    signature = _signature(mode, extractor.config())
-    vector_field = f"{brain_key}_vector"
     start = time.perf_counter()
-
     skipped, notes = [], []
-    yield from _compute_vectors(
-        samples, extractor, vector_field, signature, reuse_vectors, threads,
-        skipped, notes,
-    )
+    if mode == "field":
+        extractor = features.FieldSource(_check_vectors_field(samples, vectors_field))
+        vector_field = vectors_field
+        skipped += _samples_without(samples, vector_field)
+        signature = _signature(mode, extractor.config())
+    else:
+        try:
+            extractor = features.make_extractor(
+                samples, mode=mode, block=block, block_params=block_params,
+                fs=fs, window_ms=window_ms, axes=axes, network=network,
+                weights=weights, model_path=model_path, layer=layer,
+            )
+        except features.FeatureError as e:
+            raise ExplorerError(str(e)) from e
+        signature = _signature(mode, extractor.config())
+        vector_field = f"{brain_key}_vector"
+        yield from _compute_vectors(
+            samples, extractor, vector_field, signature, reuse_vectors, threads,
+            skipped, notes,
+        )
     t_vectors = time.perf_counter() - start
 
     yield 0.8, "mapping the vectors to 2-D"
     view = samples.exists(vector_field)
     ids = view.values("id")
-    vectors = np.stack(view.values(vector_field)) if ids else np.zeros((0, 0))
+    vectors = _stack(view.values(vector_field), vector_field) if ids else np.zeros((0, 0))
     if standardize is None:
         block_name = getattr(extractor.block, "name", None)
         standardize = mode == "dsp" and block_name in MIXED_UNIT_BLOCKS
@@ -296,6 +305,35 @@ def _check_start(samples, mode, brain_key, method, overwrite):
             f"brain_key={brain_key!r} belongs to a run this plugin did not "
             "create; choose another key so it is not overwritten"
         )
+
+
+def _check_vectors_field(samples, field):
+    if not field:
+        raise ExplorerError("mode='field' needs vectors_field: the field holding the vectors")
+    if not samples.has_field(field):
+        raise ExplorerError(
+            f"vectors_field={field!r} is not a field of these samples"
+        )
+    return field
+
+
+def _samples_without(samples, field):
+    missing = samples.exists(field, False)
+    return [
+        {"id": i, "filepath": p, "reason": f"no vector in field {field!r}"}
+        for i, p in zip(*missing.values(["id", "filepath"]))
+    ]
+
+
+def _stack(values, field):
+    sizes = collections.Counter(np.size(v) for v in values)
+    if len(sizes) > 1:
+        found = ", ".join(f"{n} of length {k}" for k, n in sizes.most_common())
+        raise ExplorerError(
+            f"the vectors in {field!r} have different lengths ({found}); "
+            "recompute or clear the odd ones"
+        )
+    return np.stack([np.ravel(v) for v in values])
 
 
 def _compute_vectors(

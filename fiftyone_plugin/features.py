@@ -265,6 +265,21 @@ def _fit_window(data, frames, fs, notes):
     return data[:frames]
 
 
+class FieldSource:
+    """Vectors that are already stored on the samples (``field`` mode)."""
+
+    block = None
+
+    def __init__(self, field):
+        self.field = field
+
+    def config(self):
+        return {"field": self.field}
+
+    def describe(self):
+        return f"field {self.field!r}"
+
+
 class NetworkExtractor:
     """Vectors from a pre-trained network's penultimate layer."""
 
