@@ -370,8 +370,11 @@ def _impulse_extractor(
         )
 
     cfg = model.block_config
+    trained = _trained_signal_settings(model)
     blocks = _block_extractor(
-        samples, kind, cfg["block"], cfg.get("params"), fs, window_ms, axes
+        samples, kind, cfg["block"], cfg.get("params"),
+        fs or trained.get("fs"), window_ms or trained.get("window_ms"),
+        axes or trained.get("axes"),
     )
     shape = _block_output_shape(samples, blocks)
     try:
@@ -379,6 +382,16 @@ def _impulse_extractor(
     except ImpulseError as e:
         raise FeatureError(str(e)) from e
     return ImpulseExtractor(blocks, model)
+
+
+def _trained_signal_settings(model):
+    """fs, window and axes the model was trained with, from its block.json."""
+    import json
+
+    if not model.sidecar:
+        return {}
+    data = json.loads(open(model.sidecar, encoding="utf-8").read())
+    return data.get("input") or {}
 
 
 def _block_output_shape(samples, blocks):

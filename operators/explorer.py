@@ -108,3 +108,57 @@ class ClearDataExplorer(foo.Operator):
         fde.clear_data_explorer(ctx.dataset, key)
         ctx.ops.reload_dataset()
         return {"cleared": key}
+
+
+class TrainImpulse(foo.Operator):
+    @property
+    def config(self):
+        return foo.OperatorConfig(
+            name="train_impulse",
+            label="Data Explorer: train an impulse",
+            description="A small classifier on the labeled samples' block "
+            "features, saved for impulse mode",
+            dynamic=True,
+            execute_as_generator=True,
+            allow_immediate_execution=True,
+            allow_delegated_execution=True,
+            icon="model_training",
+        )
+
+    def resolve_input(self, ctx):
+        inputs = types.Object()
+        inputs.view_target(ctx, action_description="Train on")
+        _forms.label_field_input(ctx, inputs)
+        _forms.block_inputs(ctx, inputs)
+        inputs.int("epochs", default=60, min=1, label="Epochs")
+        inputs.str("out_dir", label="Output folder", description="Where the "
+                   "model and its block.json go; empty: a folder under the "
+                   "FiftyOne dataset directory")
+        return types.Property(inputs, view=types.View(label="Train an impulse"))
+
+    def execute(self, ctx):
+        from fiftyone_plugin.training import train_collection_impulse
+
+        block, block_params = _forms.block_params_from(ctx)
+        result = yield from _forms.run_with_progress(
+            ctx, _without_progress(train_collection_impulse), ctx.target_view(),
+            out_dir=ctx.params.get("out_dir") or None,
+            label_field=ctx.params.get("label_field", "ground_truth"),
+            block=block, block_params=block_params,
+            epochs=int(ctx.params.get("epochs", 60)),
+        )
+        yield ctx.ops.notify(
+            f"validation accuracy {result.val_accuracy}; model saved to "
+            f"{result.model_path}", variant="success",
+        )
+
+
+def _without_progress(fn):
+    """Adapts a function without a progress argument to run_with_progress."""
+
+    def call(*args, progress=None, **kwargs):
+        if progress is not None:
+            progress(0.0, "training")
+        return fn(*args, **kwargs)
+
+    return call
