@@ -1,6 +1,16 @@
 """The plugin's operators, one module per family."""
 
-from .explorer import ClearDataExplorer, ComputeDataExplorer
+from .explorer import ClearDataExplorer, ComputeDataExplorer, TrainImpulse
 from .importing import ImportSamples
+from .labels import ClearAllLabels, DeleteSamples, RestoreDeleted, SetLabels
 
-OPERATORS = (ComputeDataExplorer, ClearDataExplorer, ImportSamples)
+OPERATORS = (
+    ComputeDataExplorer,
+    ClearDataExplorer,
+    ImportSamples,
+    TrainImpulse,
+    SetLabels,
+    ClearAllLabels,
+    DeleteSamples,
+    RestoreDeleted,
+)
