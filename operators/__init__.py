@@ -1,6 +1,7 @@
 """The plugin's operators, one module per family."""
 
 from .explorer import ClearDataExplorer, ComputeDataExplorer, TrainImpulse
+from .assist import FindLabelIssues, PropagateLabels
 from .importing import ImportSamples
 from .labels import ClearAllLabels, DeleteSamples, RestoreDeleted, SetLabels
 
@@ -13,4 +14,6 @@ OPERATORS = (
     ClearAllLabels,
     DeleteSamples,
     RestoreDeleted,
+    FindLabelIssues,
+    PropagateLabels,
 )
