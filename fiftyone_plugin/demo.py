@@ -9,6 +9,10 @@ Builds, from data that ships in packages or that this machine generates:
 - ``demo-images``: scikit-learn's digits and crops of the photos that ship
   in scikit-image and scikit-learn, mapped with the image block.
 
+Beside the ``dsp`` maps, the keywords and the photo crops get a
+``pretrained`` map, and the motion and keyword data an ``impulse`` map made
+with a small model trained on their labeled part.
+
 About a third of each dataset's labels is removed on purpose (the true label
 stays in ``true_label``), one PNG per map is written, and a table with the
 map's 10-NN label accuracy on the labeled points is printed.
@@ -30,14 +34,26 @@ logger = logging.getLogger(__name__)
 LABEL_FIELD = "ground_truth"
 UNLABELED_FRACTION = 1 / 3
 
-# name: (data writer, run settings)
+_IMAGE_BLOCK = {"block": "image", "block_params": {"width": 32, "height": 32}}
+_PHOTOS = "photos"  # runs on the photo crops only: a view of demo-images
+
+# name: (data writer, [(brain key, view, mode, settings), ...]); the impulse
+# runs use a model trained on the labeled part first (``train``).
 DATASETS = {
-    "demo-motion": ("write_motion", {"block": "spectral_analysis"}),
-    "demo-keywords": ("write_keywords", {"block": "mfe"}),
-    "demo-images": (
-        "write_images",
-        {"block": "image", "block_params": {"width": 32, "height": 32}},
-    ),
+    "demo-motion": ("write_motion", [
+        ("dsp", None, "dsp", {"block": "spectral_analysis"}),
+        ("impulse", None, "impulse", {"train": {"block": "spectral_analysis"}}),
+    ]),
+    "demo-keywords": ("write_keywords", [
+        ("dsp", None, "dsp", {"block": "mfe"}),
+        ("pretrained", None, "pretrained", {}),
+        ("impulse", None, "impulse", {"train": {"block": "mfe"}}),
+    ]),
+    "demo-images": ("write_images", [
+        ("dsp", None, "dsp", _IMAGE_BLOCK),
+        ("dsp_photos", _PHOTOS, "dsp", _IMAGE_BLOCK),
+        ("pretrained_photos", _PHOTOS, "pretrained", {}),
+    ]),
 }
 
 
@@ -48,7 +64,9 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
 
     if not args.app_only:
-        rows = [build_and_map(name, out, seed=args.seed) for name in DATASETS]
+        rows = []
+        for name in DATASETS:
+            rows += build_and_map(name, out, seed=args.seed)
         print()
         print(format_summary(rows))
         print(f"\nMaps written to {out}/*.png")
@@ -61,40 +79,66 @@ def main(argv=None):
 
 
 def build_and_map(name, out, seed=0):
-    """Creates (or reuses) one demo dataset, maps it, writes its PNG.
+    """Creates one demo dataset, runs each of its maps, writes their PNGs.
 
     Returns:
-        a dict row for :func:`format_summary`
+        a list of dict rows for :func:`format_summary`
     """
     import fiftyone as fo
 
-    import fiftyone_plugin.explorer as fde
-
-    writer, settings = DATASETS[name]
+    writer, runs = DATASETS[name]
     if fo.dataset_exists(name):
         fo.delete_dataset(name)
     dataset = _import(name, writer, out / "data" / name.removeprefix("demo-"), seed)
+    return [
+        _map(dataset, key, view, mode, dict(settings), out, seed)
+        for key, view, mode, settings in runs
+    ]
 
+
+def _map(dataset, brain_key, view_name, mode, settings, out, seed):
+    import fiftyone_plugin.explorer as fde
+
+    samples = _view(dataset, view_name)
     start = time.perf_counter()
+    if "train" in settings:
+        settings["model_path"] = _train(samples, out, dataset.name, settings.pop("train"))
     run = fde.compute_data_explorer(
-        dataset, mode="dsp", brain_key="dsp", label_field=LABEL_FIELD, seed=seed,
-        **settings,
+        samples, mode=mode, brain_key=brain_key, label_field=LABEL_FIELD,
+        seed=seed, **settings,
     )
     seconds = time.perf_counter() - start
 
-    accuracy = map_accuracy(dataset, "dsp")
-    png = out / f"{name}-dsp.png"
-    plot_map(dataset, "dsp", png, title=f"{name}: {run.record['vectors']['source']}")
+    source = run.record["vectors"]["source"]
+    plot_map(dataset, brain_key, out / f"{dataset.name}-{brain_key}.png",
+             title=f"{dataset.name} ({view_name or 'all'}): {source}")
     return {
-        "dataset": name,
-        "mode": "dsp",
-        "vectors": run.record["vectors"]["source"],
+        "dataset": dataset.name + (f" [{view_name}]" if view_name else ""),
+        "mode": mode,
+        "vectors": source,
         "samples": run.n_samples,
         "mapped": run.n_mapped,
         "size": run.vector_size,
         "seconds": seconds,
-        "accuracy": accuracy,
+        "accuracy": map_accuracy(dataset, brain_key),
     }
+
+
+def _view(dataset, name):
+    if name is None:
+        return dataset
+    from fiftyone import ViewField as F
+
+    return dataset.match(F("filepath").contains_str(f"/{name}/"))
+
+
+def _train(samples, out, name, settings):
+    from .training import train_collection_impulse
+
+    result = train_collection_impulse(
+        samples, out / "impulses" / name, label_field=LABEL_FIELD, **settings
+    )
+    return result.model_path
 
 
 def map_accuracy(dataset, brain_key, k=10):

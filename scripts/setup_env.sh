@@ -28,6 +28,9 @@ need() { "$VENV/bin/python" -c "import $1" 2>/dev/null; }
 apt_pkgs=()
 command -v espeak-ng >/dev/null || apt_pkgs+=(espeak-ng)
 command -v sox >/dev/null || apt_pkgs+=(sox)
+# Browser tests drive the system's Chromium (no browser download).
+command -v chromium >/dev/null || apt_pkgs+=(chromium)
+command -v chromedriver >/dev/null || apt_pkgs+=(chromium-driver)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         log "apt-get install ${apt_pkgs[*]}"
@@ -53,6 +56,10 @@ fi
 
 log "installing the project and its dependencies"
 pip_q -e ".[test]"
+# The keyword-embedding network ships as ONNX inside this wheel; its declared
+# dependencies (pyaudio among them) are not needed for embeddings.
+"$VENV/bin/pip" show EfficientWord-Net >/dev/null 2>&1 \
+    || pip_q --no-deps "EfficientWord-Net==1.0.5"
 
 # FiftyOne's database: the fiftyone-db package downloads MongoDB while it is
 # built, which fails without internet and leaves no mongod. Where that
