@@ -56,3 +56,25 @@ def rng():
     import numpy as np
 
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def keyword_dir(tmp_path_factory):
+    """80 real spoken keywords: 10 words x 4 espeak-ng voices x 2 speeds."""
+    from fiftyone_plugin.demo_data import write_keywords
+
+    return write_keywords(
+        tmp_path_factory.mktemp("keywords"),
+        voices=("en", "en-us", "en+f3", "en+m3"),
+        speeds=(140, 180),
+    )
+
+
+@pytest.fixture(scope="session")
+def photo_dir(tmp_path_factory):
+    """Crops of the photos that ship in scikit-image and scikit-learn."""
+    from fiftyone_plugin.demo_data import write_images
+
+    root = write_images(tmp_path_factory.mktemp("images"), digits_per_class=1,
+                        crops_per_photo=10)
+    return root / "photos"

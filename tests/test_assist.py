@@ -14,7 +14,6 @@ import fiftyone as fo
 
 import fiftyone_plugin.assist as assist
 import fiftyone_plugin.explorer as fde
-from fiftyone_plugin.demo_data import write_keywords
 from fiftyone_plugin.importing import import_samples
 
 
@@ -32,14 +31,6 @@ def _field_run(dataset, vectors, labels, key="run"):
     fde.compute_data_explorer(dataset, mode="field", vectors_field="emb",
                               brain_key=key, method="pca")
     return ids
-
-
-@pytest.fixture(scope="module")
-def keyword_dir(tmp_path_factory):
-    return write_keywords(
-        tmp_path_factory.mktemp("kw"), voices=("en", "en-us", "en+f3", "en+m3"),
-        speeds=(140, 180),
-    )
 
 
 def test_one_click_per_cluster_on_keywords(dataset, keyword_dir):
