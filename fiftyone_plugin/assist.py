@@ -55,8 +55,14 @@ def run_index(dataset, brain_key):
     stamp = hashlib.sha256(
         (record["created_at"] + record["vectors"]["signature"] + "".join(ids)).encode()
     ).hexdigest()[:16]
-    return _cached_index(dataset._doc.id, brain_key, stamp, tuple(ids),
-                         record["vectors"]["field"], dataset.name)
+    return _cached_index(
+        dataset._doc.id,
+        brain_key,
+        stamp,
+        tuple(ids),
+        record["vectors"]["field"],
+        dataset.name,
+    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -81,8 +87,9 @@ def _cached_index(dataset_id, brain_key, stamp, ids, field, name):
     return RunIndex(list(ids), index)
 
 
-def propose(dataset, brain_key, sample_id, label, label_field=None,
-            overrides=None, **rule):
+def propose(
+    dataset, brain_key, sample_id, label, label_field=None, overrides=None, **rule
+):
     """The unlabeled samples that setting ``label`` on one sample would label.
 
     Args:
@@ -109,13 +116,14 @@ def propose(dataset, brain_key, sample_id, label, label_field=None,
     proposal = propose_labels(
         ri.index, codes, seed, classes.index(label), classes=classes, **rule
     )
-    pairs = [(ri.ids[i], float(c)) for i, c in zip(proposal.indices, proposal.confidence)]
+    pairs = [
+        (ri.ids[i], float(c)) for i, c in zip(proposal.indices, proposal.confidence)
+    ]
     pairs.sort(key=lambda p: (p[0] != sample_id, -p[1]))
     return pairs
 
 
-def propagate(dataset, brain_key, label_field=None, threshold=0.9, apply=False,
-              **rule):
+def propagate(dataset, brain_key, label_field=None, threshold=0.9, apply=False, **rule):
     """Every label spread to the unlabeled samples it reaches confidently.
 
     Args:
@@ -131,7 +139,9 @@ def propagate(dataset, brain_key, label_field=None, threshold=0.9, apply=False,
     label_field = label_field or _label_field(dataset, brain_key)
     ri = run_index(dataset, brain_key)
     codes, classes = _codes(dataset, brain_key, ri.ids, label_field, None)
-    report = propagate_all(ri.index, codes, threshold=threshold, classes=classes, **rule)
+    report = propagate_all(
+        ri.index, codes, threshold=threshold, classes=classes, **rule
+    )
 
     new = np.flatnonzero((codes < 0) & (report.codes >= 0))
     changes = {
@@ -142,8 +152,10 @@ def propagate(dataset, brain_key, label_field=None, threshold=0.9, apply=False,
 
         dataset.set_values(
             label_field,
-            {i: fo.Classification(label=lab, confidence=c)
-             for i, (lab, c) in changes.items()},
+            {
+                i: fo.Classification(label=lab, confidence=c)
+                for i, (lab, c) in changes.items()
+            },
             key_field="id",
         )
     per_class = {}
@@ -178,10 +190,12 @@ def compute_label_issues(dataset, brain_key, label_field=None, k=10, top=20):
 
     fields = {name: f"{brain_key}_{name}" for name in SCORE_FIELDS}
     _declare_score_fields(dataset, fields)
-    dataset.set_values(fields["mislabel"], dict(zip(ri.ids, _floats(scores.mislabel))),
-                       key_field="id")
-    dataset.set_values(fields["outlier"], dict(zip(ri.ids, _floats(scores.outlier))),
-                       key_field="id")
+    dataset.set_values(
+        fields["mislabel"], dict(zip(ri.ids, _floats(scores.mislabel))), key_field="id"
+    )
+    dataset.set_values(
+        fields["outlier"], dict(zip(ri.ids, _floats(scores.outlier))), key_field="id"
+    )
     groups = [int(g) if g >= 0 else None for g in scores.duplicate_group]
     dataset.set_values(fields["duplicate"], dict(zip(ri.ids, groups)), key_field="id")
 
@@ -190,8 +204,11 @@ def compute_label_issues(dataset, brain_key, label_field=None, k=10, top=20):
         (ri.ids[i], _float(scores.mislabel[i]), _float(scores.outlier[i]))
         for i in order
     ]
-    return {"fields": fields, "ranking": ranking,
-            "n_duplicates": sum(g is not None for g in groups)}
+    return {
+        "fields": fields,
+        "ranking": ranking,
+        "n_duplicates": sum(g is not None for g in groups),
+    }
 
 
 def scores(dataset, brain_key):
@@ -209,8 +226,11 @@ def scores(dataset, brain_key):
 def _declare_score_fields(dataset, fields):
     import fiftyone as fo
 
-    kinds = {"mislabel": fo.FloatField, "outlier": fo.FloatField,
-             "duplicate": fo.IntField}
+    kinds = {
+        "mislabel": fo.FloatField,
+        "outlier": fo.FloatField,
+        "duplicate": fo.IntField,
+    }
     for name, field in fields.items():
         if not dataset.has_sample_field(field):
             dataset.add_sample_field(field, kinds[name])
@@ -236,7 +256,9 @@ def _codes(dataset, brain_key, ids, label_field, overrides):
 
 
 def _label_field(dataset, brain_key):
-    return explorer.get_run_record(dataset, brain_key).get("label_field", "ground_truth")
+    return explorer.get_run_record(dataset, brain_key).get(
+        "label_field", "ground_truth"
+    )
 
 
 def _floats(values):
@@ -250,4 +272,6 @@ def _float(v):
 def _index_dir(dataset_id):
     import fiftyone as fo
 
-    return pathlib.Path(fo.config.default_dataset_dir) / "data-explorer" / str(dataset_id)
+    return (
+        pathlib.Path(fo.config.default_dataset_dir) / "data-explorer" / str(dataset_id)
+    )

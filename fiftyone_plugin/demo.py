@@ -40,20 +40,29 @@ _PHOTOS = "photos"  # runs on the photo crops only: a view of demo-images
 # name: (data writer, [(brain key, view, mode, settings), ...]); the impulse
 # runs use a model trained on the labeled part first (``train``).
 DATASETS = {
-    "demo-motion": ("write_motion", [
-        ("dsp", None, "dsp", {"block": "spectral_analysis"}),
-        ("impulse", None, "impulse", {"train": {"block": "spectral_analysis"}}),
-    ]),
-    "demo-keywords": ("write_keywords", [
-        ("dsp", None, "dsp", {"block": "mfe"}),
-        ("pretrained", None, "pretrained", {}),
-        ("impulse", None, "impulse", {"train": {"block": "mfe"}}),
-    ]),
-    "demo-images": ("write_images", [
-        ("dsp", None, "dsp", _IMAGE_BLOCK),
-        ("dsp_photos", _PHOTOS, "dsp", _IMAGE_BLOCK),
-        ("pretrained_photos", _PHOTOS, "pretrained", {}),
-    ]),
+    "demo-motion": (
+        "write_motion",
+        [
+            ("dsp", None, "dsp", {"block": "spectral_analysis"}),
+            ("impulse", None, "impulse", {"train": {"block": "spectral_analysis"}}),
+        ],
+    ),
+    "demo-keywords": (
+        "write_keywords",
+        [
+            ("dsp", None, "dsp", {"block": "mfe"}),
+            ("pretrained", None, "pretrained", {}),
+            ("impulse", None, "impulse", {"train": {"block": "mfe"}}),
+        ],
+    ),
+    "demo-images": (
+        "write_images",
+        [
+            ("dsp", None, "dsp", _IMAGE_BLOCK),
+            ("dsp_photos", _PHOTOS, "dsp", _IMAGE_BLOCK),
+            ("pretrained_photos", _PHOTOS, "pretrained", {}),
+        ],
+    ),
 }
 
 
@@ -102,16 +111,26 @@ def _map(dataset, brain_key, view_name, mode, settings, out, seed):
     samples = _view(dataset, view_name)
     start = time.perf_counter()
     if "train" in settings:
-        settings["model_path"] = _train(samples, out, dataset.name, settings.pop("train"))
+        settings["model_path"] = _train(
+            samples, out, dataset.name, settings.pop("train")
+        )
     run = fde.compute_data_explorer(
-        samples, mode=mode, brain_key=brain_key, label_field=LABEL_FIELD,
-        seed=seed, **settings,
+        samples,
+        mode=mode,
+        brain_key=brain_key,
+        label_field=LABEL_FIELD,
+        seed=seed,
+        **settings,
     )
     seconds = time.perf_counter() - start
 
     source = run.record["vectors"]["source"]
-    plot_map(dataset, brain_key, out / f"{dataset.name}-{brain_key}.png",
-             title=f"{dataset.name} ({view_name or 'all'}): {source}")
+    plot_map(
+        dataset,
+        brain_key,
+        out / f"{dataset.name}-{brain_key}.png",
+        title=f"{dataset.name} ({view_name or 'all'}): {source}",
+    )
     return {
         "dataset": dataset.name + (f" [{view_name}]" if view_name else ""),
         "mode": mode,
@@ -172,8 +191,13 @@ def plot_map(dataset, brain_key, path, title=""):
     ax.set_title(title, fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.legend(fontsize=7, markerscale=1.5, loc="center left",
-              bbox_to_anchor=(1.0, 0.5), frameon=False)
+    ax.legend(
+        fontsize=7,
+        markerscale=1.5,
+        loc="center left",
+        bbox_to_anchor=(1.0, 0.5),
+        frameon=False,
+    )
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -181,18 +205,39 @@ def plot_map(dataset, brain_key, path, title=""):
 
 def format_summary(rows):
     """The summary table, as text."""
-    header = ("dataset", "mode", "vectors", "samples", "mapped", "size",
-              "seconds", "10-NN acc")
-    lines = [[r["dataset"], r["mode"], r["vectors"], str(r["samples"]),
-              str(r["mapped"]), str(r["size"]), f"{r['seconds']:.1f}",
-              f"{r['accuracy']:.3f}"] for r in rows]
-    widths = [max(len(h), *(len(line[i]) for line in lines))
-              for i, h in enumerate(header)]
+    header = (
+        "dataset",
+        "mode",
+        "vectors",
+        "samples",
+        "mapped",
+        "size",
+        "seconds",
+        "10-NN acc",
+    )
+    lines = [
+        [
+            r["dataset"],
+            r["mode"],
+            r["vectors"],
+            str(r["samples"]),
+            str(r["mapped"]),
+            str(r["size"]),
+            f"{r['seconds']:.1f}",
+            f"{r['accuracy']:.3f}",
+        ]
+        for r in rows
+    ]
+    widths = [
+        max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)
+    ]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     out = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
     out += [fmt.format(*line) for line in lines]
-    out.append("10-NN acc: leave-one-out 10-nearest-neighbour label accuracy "
-               "of the 2-D map, on the labeled points")
+    out.append(
+        "10-NN acc: leave-one-out 10-nearest-neighbour label accuracy "
+        "of the 2-D map, on the labeled points"
+    )
     return "\n".join(out)
 
 
@@ -245,10 +290,13 @@ def _serve_app(port):
     if not names:
         print("No demo dataset yet: run `make demo` first.", file=sys.stderr)
         sys.exit(1)
-    session = fo.launch_app(fo.load_dataset(names[0]), address="127.0.0.1",
-                            port=port, auto=False)
-    print(f"App at http://127.0.0.1:{port} (datasets: {', '.join(names)}); "
-          "Ctrl-C stops it")
+    session = fo.launch_app(
+        fo.load_dataset(names[0]), address="127.0.0.1", port=port, auto=False
+    )
+    print(
+        f"App at http://127.0.0.1:{port} (datasets: {', '.join(names)}); "
+        "Ctrl-C stops it"
+    )
     session.wait(-1)
 
 

@@ -83,7 +83,9 @@ class ExplorerRun:
             lines.append(f"{len(self.skipped)} of {self.n_samples} have no vectors:")
             lines += [f"  {s['filepath']}: {s['reason']}" for s in self.skipped[:20]]
             if len(self.skipped) > 20:
-                lines.append(f"  ... and {len(self.skipped) - 20} more (see the record)")
+                lines.append(
+                    f"  ... and {len(self.skipped) - 20} more (see the record)"
+                )
         return "\n".join(lines)
 
 
@@ -187,39 +189,68 @@ def iter_compute_data_explorer(
     else:
         try:
             extractor = features.make_extractor(
-                samples, mode=mode, block=block, block_params=block_params,
-                fs=fs, window_ms=window_ms, axes=axes, network=network,
-                weights=weights, model_path=model_path, layer=layer,
+                samples,
+                mode=mode,
+                block=block,
+                block_params=block_params,
+                fs=fs,
+                window_ms=window_ms,
+                axes=axes,
+                network=network,
+                weights=weights,
+                model_path=model_path,
+                layer=layer,
             )
         except features.FeatureError as e:
             raise ExplorerError(str(e)) from e
         signature = _signature(mode, extractor.config())
         vector_field = f"{brain_key}_vector"
         yield from _compute_vectors(
-            samples, extractor, vector_field, signature, reuse_vectors, threads,
-            skipped, notes,
+            samples,
+            extractor,
+            vector_field,
+            signature,
+            reuse_vectors,
+            threads,
+            skipped,
+            notes,
         )
     t_vectors = time.perf_counter() - start
 
     yield 0.8, "mapping the vectors to 2-D"
     view = samples.exists(vector_field)
     ids = view.values("id")
-    vectors = _stack(view.values(vector_field), vector_field) if ids else np.zeros((0, 0))
+    vectors = (
+        _stack(view.values(vector_field), vector_field) if ids else np.zeros((0, 0))
+    )
     if standardize is None:
         block_name = getattr(extractor.block, "name", None)
         standardize = mode == "dsp" and block_name in MIXED_UNIT_BLOCKS
     try:
         result = mapping.compute_map(
-            vectors, method=method, seed=seed, perplexity=perplexity,
-            standardize=standardize, threads=threads,
+            vectors,
+            method=method,
+            seed=seed,
+            perplexity=perplexity,
+            standardize=standardize,
+            threads=threads,
         )
     except mapping.MapInputError as e:
         raise ExplorerError(_no_map_message(e, len(samples), skipped)) from e
 
     yield 0.95, "registering the brain run"
     record = _record(
-        mode, extractor, signature, method, result, label_field, vector_field,
-        len(samples), skipped, notes, standardize,
+        mode,
+        extractor,
+        signature,
+        method,
+        result,
+        label_field,
+        vector_field,
+        len(samples),
+        skipped,
+        notes,
+        standardize,
     )
     _register(dataset, view, brain_key, result.points, record, overwrite)
     _clear_pending(dataset, brain_key)
@@ -227,10 +258,16 @@ def iter_compute_data_explorer(
     record["seconds"] = seconds
 
     run = ExplorerRun(
-        brain_key=brain_key, mode=mode, n_samples=len(samples),
-        n_mapped=len(ids), vector_field=vector_field,
-        vector_size=vectors.shape[1], skipped=skipped,
-        notes=notes + result.adjustments, seconds=seconds, map=result,
+        brain_key=brain_key,
+        mode=mode,
+        n_samples=len(samples),
+        n_mapped=len(ids),
+        vector_field=vector_field,
+        vector_size=vectors.shape[1],
+        skipped=skipped,
+        notes=notes + result.adjustments,
+        seconds=seconds,
+        map=result,
         record=record,
     )
     logger.info(run.summary())
@@ -282,9 +319,7 @@ def _check_start(samples, mode, brain_key, method, overwrite):
     if mode not in MODES:
         raise ExplorerError(f"mode={mode!r} is not one of {list(MODES)}")
     if method not in mapping.METHODS:
-        raise ExplorerError(
-            f"method={method!r} is not one of {list(mapping.METHODS)}"
-        )
+        raise ExplorerError(f"method={method!r} is not one of {list(mapping.METHODS)}")
     if not brain_key or not str(brain_key).isidentifier():
         raise ExplorerError(
             f"brain_key={brain_key!r} must be a valid identifier "
@@ -309,11 +344,11 @@ def _check_start(samples, mode, brain_key, method, overwrite):
 
 def _check_vectors_field(samples, field):
     if not field:
-        raise ExplorerError("mode='field' needs vectors_field: the field holding the vectors")
-    if not samples.has_field(field):
         raise ExplorerError(
-            f"vectors_field={field!r} is not a field of these samples"
+            "mode='field' needs vectors_field: the field holding the vectors"
         )
+    if not samples.has_field(field):
+        raise ExplorerError(f"vectors_field={field!r} is not a field of these samples")
     return field
 
 
@@ -353,7 +388,7 @@ def _compute_vectors(
 
     done = len(ids) - len(todo)
     for start in range(0, len(todo), _CHUNK):
-        chunk = todo[start:start + _CHUNK]
+        chunk = todo[start : start + _CHUNK]
         values = {}
         for (sample_id, path), outcome in zip(
             chunk, extractor.map([p for _, p in chunk], threads=threads)
@@ -404,8 +439,17 @@ def _signature(mode, extractor_config):
 
 
 def _record(
-    mode, extractor, signature, method, result, label_field, vector_field,
-    n_samples, skipped, notes, standardize,
+    mode,
+    extractor,
+    signature,
+    method,
+    result,
+    label_field,
+    vector_field,
+    n_samples,
+    skipped,
+    notes,
+    standardize,
 ):
     import fiftyone_plugin
 
@@ -459,7 +503,5 @@ def _no_map_message(error, n_samples, skipped):
     if skipped:
         reasons = collections.Counter(s["reason"] for s in skipped)
         top = "; ".join(f"{n} x {r}" for r, n in reasons.most_common(3))
-        message += (
-            f". {len(skipped)} of {n_samples} samples have no vectors ({top})"
-        )
+        message += f". {len(skipped)} of {n_samples} samples have no vectors ({top})"
     return message

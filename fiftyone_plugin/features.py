@@ -60,8 +60,17 @@ class Failure:
 
 
 def make_extractor(
-    samples, mode="dsp", block=None, block_params=None, fs=None, window_ms=None,
-    axes=None, network=None, weights=None, model_path=None, layer=None,
+    samples,
+    mode="dsp",
+    block=None,
+    block_params=None,
+    fs=None,
+    window_ms=None,
+    axes=None,
+    network=None,
+    weights=None,
+    model_path=None,
+    layer=None,
 ):
     """Builds the extractor that fits a collection and a mode.
 
@@ -82,8 +91,15 @@ def make_extractor(
         return _network_extractor(kind, network, weights)
     if mode == "impulse":
         return _impulse_extractor(
-            samples, kind, model_path, layer, block, block_params, fs,
-            window_ms, axes,
+            samples,
+            kind,
+            model_path,
+            layer,
+            block,
+            block_params,
+            fs,
+            window_ms,
+            axes,
         )
     return _block_extractor(samples, kind, block, block_params, fs, window_ms, axes)
 
@@ -372,8 +388,12 @@ def _impulse_extractor(
     cfg = model.block_config
     trained = _trained_signal_settings(model)
     blocks = _block_extractor(
-        samples, kind, cfg["block"], cfg.get("params"),
-        fs or trained.get("fs"), window_ms or trained.get("window_ms"),
+        samples,
+        kind,
+        cfg["block"],
+        cfg.get("params"),
+        fs or trained.get("fs"),
+        window_ms or trained.get("window_ms"),
         axes or trained.get("axes"),
     )
     shape = _block_output_shape(samples, blocks)

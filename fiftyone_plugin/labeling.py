@@ -314,36 +314,42 @@ def propose_labels(index, codes, seed, label, classes=None, **rule_params):
 class _Walk:
     """Shortest-path walk of :func:`propose_labels` over the node graph."""
 
+    _WHY = ("", "nearer to a point labeled otherwise than to the walk",
+            "step of {w:.2f} local scales > hop_factor={hop}",
+            "beyond radius_factor={radius}", "over max_count={cap}")
+
     def __init__(self, index, ncode, label, rule):
         self.index, self.ncode, self.label, self.rule = index, ncode, label, rule
         self.idx, self.dist = index.node_graph
         self.indptr, self.rnodes, self.rdist = index.node_reverse
         self.scale = index.local_scale(rule["density_k"])
         self.taken, self.conf, self.cost = [], [], []
-        self.rejected = {}
+        self.done = np.zeros(index.n_nodes, bool)
+        self.why = np.zeros(index.n_nodes, np.int8)  # first rejection, see _WHY
+        self.why_w = np.zeros(index.n_nodes)
         self.reason = ""
 
     def run(self, start):
         if self.idx.shape[1] == 0:
             self.reason = "no other distinct vector to walk to"
             return
-        done = {start}
-        heap = [(0.0, start, 1.0)]
+        self.done[start] = True
+        heap = list(self._steps(start, 0.0))
+        heapq.heapify(heap)
         cap = int(self.rule["max_count"])
         while heap:
             cost, u, conf = heapq.heappop(heap)
-            if u in done and u != start:
+            if self.done[u]:
                 continue
-            if u != start:
-                if len(self.taken) >= cap:
-                    self.reason = f"stopped at max_count={cap} distinct vectors"
-                    self._reject_rest(heap, done, "over max_count")
-                    return
-                done.add(u)
-                self.taken.append(u)
-                self.conf.append(conf)
-                self.cost.append(cost)
-            for item in self._steps(u, cost, done):
+            if len(self.taken) >= cap:
+                self.reason = f"stopped at max_count={cap} distinct vectors"
+                self._reject_rest(heap, u)
+                return
+            self.done[u] = True
+            self.taken.append(u)
+            self.conf.append(conf)
+            self.cost.append(cost)
+            for item in self._steps(u, cost):
                 heapq.heappush(heap, item)
         self.reason = self._end_reason()
 
@@ -352,20 +358,19 @@ class _Walk:
             return "no unlabeled point within one step: nothing else proposed"
         return "walk ended: no further unlabeled point within the limits"
 
-    def _steps(self, u, cost, done):
+    def _steps(self, u, cost):
         """Heap entries (cost, v, confidence) of the allowed steps from u."""
         v, d = self._adjacent(u)
-        keep = self.ncode[v] == UNLABELED
-        keep &= np.array([x not in done for x in v], bool) if len(v) else keep
+        keep = (self.ncode[v] == UNLABELED) & ~self.done[v]
         v, d = v[keep], d[keep]
         w = d / np.minimum(self.scale[u], self.scale[v])
         comp = _competitor_distance(self.idx[v], self.dist[v], self.ncode, self.label)
         total = cost + w
-        ok_hop = w <= self.rule["hop_factor"]
         ok_comp = ~(comp < d)
+        ok_hop = w <= self.rule["hop_factor"]
         ok_rad = total <= self.rule["radius_factor"]
-        self._note(v, ok_hop, ok_comp, ok_rad, w, comp, d)
         ok = ok_hop & ok_comp & ok_rad
+        self._note(v[~ok], np.where(~ok_comp, 1, np.where(~ok_hop, 2, 3))[~ok], w[~ok])
         conf = np.where(np.isfinite(comp), 1.0 - d / comp, 1.0)
         conf = conf * reach(total, self.rule["radius_factor"])
         entries = (total[ok].tolist(), v[ok].tolist(), conf[ok].tolist())
@@ -379,24 +384,28 @@ class _Walk:
         v, first = np.unique(v, return_index=True)
         return v, d[first]
 
-    def _note(self, v, ok_hop, ok_comp, ok_rad, w, comp, d):
-        hop = self.rule["hop_factor"]
-        for j in np.flatnonzero(~(ok_hop & ok_comp & ok_rad)):
-            node = int(v[j])
-            if node in self.rejected:
-                continue
-            if not ok_comp[j]:
-                why = "nearer to a point labeled otherwise than to the walk"
-            elif not ok_hop[j]:
-                why = f"step of {w[j]:.2f} local scales > hop_factor={hop}"
-            else:
-                why = f"beyond radius_factor={self.rule['radius_factor']}"
-            self.rejected[node] = why
+    def _note(self, nodes, codes, w):
+        """Keep the first reason each node was not stepped to."""
+        fresh = self.why[nodes] == 0
+        self.why[nodes[fresh]] = codes[fresh]
+        self.why_w[nodes[fresh]] = w[fresh]
 
-    def _reject_rest(self, heap, done, why):
-        for _, v, _ in heap:
-            if v not in done:
-                self.rejected.setdefault(v, why)
+    def _reject_rest(self, heap, u):
+        rest = np.array([u] + [v for _, v, _ in heap], np.int64)
+        rest = rest[~self.done[rest]]
+        self._note(rest, np.full(len(rest), 4, np.int8), np.zeros(len(rest)))
+
+    def _abstained(self):
+        nodes = np.flatnonzero((self.why > 0) & ~self.done)
+        out = []
+        for node in nodes:
+            why = self._WHY[self.why[node]].format(
+                w=self.why_w[node], hop=self.rule["hop_factor"],
+                radius=self.rule["radius_factor"], cap=self.rule["max_count"])
+            out.extend((int(i), why) for i in self.index.members(node))
+            if len(out) >= _MAX_ABSTAINED:
+                break
+        return out[:_MAX_ABSTAINED]
 
     def proposal(self, own, seed, start):
         members = self.index.members(start)
@@ -409,38 +418,11 @@ class _Walk:
             idx.append(mem)
             conf.append(np.full(len(mem), float(np.clip(c, 0.0, 1.0))))
             path.append(np.full(len(mem), g))
-        taken = set(self.taken)
-        abstained = []
-        for node, why in self.rejected.items():
-            if node in taken:
-                continue
-            abstained.extend((int(i), why) for i in self.index.members(node))
-            if len(abstained) >= _MAX_ABSTAINED:
-                break
         return Proposal(
             indices=np.concatenate(idx), confidence=np.concatenate(conf),
             label=self.label, path=np.concatenate(path),
-            abstained=abstained[:_MAX_ABSTAINED],
-            reason=self.reason, params=dict(self.rule),
+            abstained=self._abstained(), reason=self.reason, params=dict(self.rule),
         )
-
-
-def reach(path, radius_factor):
-    """Confidence factor of the path length: 1 up to one local scale, then
-    falling linearly to 0.5 at ``radius_factor`` local scales.
-
-    Parameters
-    ----------
-    path : ndarray of float
-        Path lengths in local scales.
-    radius_factor : float
-
-    Returns
-    -------
-    ndarray of float64, same shape, in [0.5, 1]
-    """
-    span = max(float(radius_factor) - 1.0, 1e-12)
-    return 1.0 - 0.5 * np.clip((np.asarray(path, float) - 1.0) / span, 0.0, 1.0)
 
 
 def _competitor_distance(idx, dist, ncode, label):
@@ -459,6 +441,24 @@ def _competitor_distance(idx, dist, ncode, label):
     comp = (nc != UNLABELED) & (nc != label)
     d = np.where(comp, dist, np.inf)
     return d.min(axis=1).astype(float) if d.shape[1] else np.full(len(d), np.inf)
+
+
+def reach(path, radius_factor):
+    """Confidence factor of the path length: 1 up to one local scale, then
+    falling linearly to 0.5 at ``radius_factor`` local scales.
+
+    Parameters
+    ----------
+    path : ndarray of float
+        Path lengths in local scales.
+    radius_factor : float
+
+    Returns
+    -------
+    ndarray of float64, same shape, in [0.5, 1]
+    """
+    span = max(float(radius_factor) - 1.0, 1e-12)
+    return 1.0 - 0.5 * np.clip((np.asarray(path, float) - 1.0) / span, 0.0, 1.0)
 
 
 # ------------------------------------------------------------------ batch

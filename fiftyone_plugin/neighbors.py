@@ -230,7 +230,7 @@ class NeighborIndex:
         k = self.k if k is None else k
         nodes = self._idx[node] if nodes is None else nodes
         dists = self._dist[node] if dists is None else dists
-        own = self.members(node)
+        own = self.members(node) if node >= 0 else None
         parts = [own[own != exclude]] if node >= 0 else []
         parts_d = [np.zeros(len(parts[0]), np.float32)] if parts else []
         total = len(parts[0]) if parts else 0

@@ -58,8 +58,13 @@ def train_collection_impulse(
 
     labeled = samples.exists(f"{label_field}.label")
     extractor = features.make_extractor(
-        labeled if len(labeled) else samples, mode="dsp", block=block,
-        block_params=block_params, fs=fs, window_ms=window_ms, axes=axes,
+        labeled if len(labeled) else samples,
+        mode="dsp",
+        block=block,
+        block_params=block_params,
+        fs=fs,
+        window_ms=window_ms,
+        axes=axes,
     )
     ids, paths, labels = labeled.values(["id", "filepath", f"{label_field}.label"])
     rows, codes, skipped = [], [], []
@@ -68,7 +73,9 @@ def train_collection_impulse(
         ids, paths, labels, extractor.map(paths)
     ):
         if isinstance(outcome, features.Failure):
-            skipped.append({"id": sample_id, "filepath": path, "reason": outcome.reason})
+            skipped.append(
+                {"id": sample_id, "filepath": path, "reason": outcome.reason}
+            )
             continue
         if not label or not label.strip():
             continue
@@ -78,16 +85,25 @@ def train_collection_impulse(
     x = np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
     out_dir = pathlib.Path(out_dir or _default_dir(samples))
     result = train_impulse(
-        x, np.asarray(codes, dtype=int), classes, out_dir,
-        block_config=extractor.block.config(), hidden=tuple(hidden),
-        epochs=epochs, seed=seed, framework=framework,
+        x,
+        np.asarray(codes, dtype=int),
+        classes,
+        out_dir,
+        block_config=extractor.block.config(),
+        hidden=tuple(hidden),
+        epochs=epochs,
+        seed=seed,
+        framework=framework,
     )
     result.skipped = skipped
     _record_signal_settings(result.block_json, extractor)
     logger.info(
         "trained an impulse on %d labeled samples (%d classes): validation "
-        "accuracy %s; saved to %s", len(rows), len(classes),
-        result.val_accuracy, result.model_path,
+        "accuracy %s; saved to %s",
+        len(rows),
+        len(classes),
+        result.val_accuracy,
+        result.model_path,
     )
     return result
 

@@ -16,17 +16,22 @@ def label_field_input(ctx, inputs, name="label_field", default="ground_truth"):
     """A dropdown of the dataset's Classification fields (or a new name)."""
     import fiftyone as fo
 
-    fields = sorted(
-        ctx.dataset.get_field_schema(embedded_doc_type=fo.Classification)
-    ) if ctx.dataset is not None else []
+    fields = (
+        sorted(ctx.dataset.get_field_schema(embedded_doc_type=fo.Classification))
+        if ctx.dataset is not None
+        else []
+    )
     if default not in fields:
         fields.append(default)
     choices = types.AutocompleteView()
     for f in fields:
         choices.add_choice(f, label=f)
     inputs.str(
-        name, default=default, label="Label field",
-        description="Classification field holding the labels", view=choices,
+        name,
+        default=default,
+        label="Label field",
+        description="Classification field holding the labels",
+        view=choices,
     )
 
 
@@ -34,7 +39,9 @@ def brain_key_input(ctx, inputs, name="brain_key", default="data_explorer"):
     """A brain key text box, marked invalid for a bad or taken key."""
     value = ctx.params.get(name, default)
     prop = inputs.str(
-        name, default=default, label="Brain key",
+        name,
+        default=default,
+        label="Brain key",
         description="Name of the map; an existing run of this plugin with "
         "the same key is replaced",
     )
@@ -69,9 +76,7 @@ def existing_run_input(ctx, inputs, name="brain_key"):
     choices = types.DropdownView()
     for key in keys:
         choices.add_choice(key, label=key)
-    inputs.enum(
-        name, keys, default=keys[0], required=True, label="Run", view=choices
-    )
+    inputs.enum(name, keys, default=keys[0], required=True, label="Run", view=choices)
     return ctx.params.get(name, keys[0])
 
 
@@ -82,9 +87,7 @@ def block_inputs(ctx, inputs, name="block"):
     choices.add_choice("auto", label="auto (the default for the data kind)")
     for block in _blocks.list_blocks():
         choices.add_choice(block, label=_blocks.block_info(block)["title"])
-    inputs.enum(
-        name, names, default="auto", label="Preprocessing block", view=choices
-    )
+    inputs.enum(name, names, default="auto", label="Preprocessing block", view=choices)
 
     chosen = ctx.params.get(name, "auto")
     if chosen == "auto":
@@ -92,9 +95,7 @@ def block_inputs(ctx, inputs, name="block"):
     params = types.Object()
     for p in _blocks.block_params(chosen):
         _param_input(params, p)
-    inputs.define_property(
-        "block_params", params, label=f"{chosen} parameters"
-    )
+    inputs.define_property("block_params", params, label=f"{chosen} parameters")
 
 
 def block_params_from(ctx, name="block"):

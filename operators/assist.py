@@ -23,8 +23,13 @@ class FindLabelIssues(foo.Operator):
     def resolve_input(self, ctx):
         inputs = types.Object()
         _forms.existing_run_input(ctx, inputs)
-        inputs.int("k", default=10, min=1, label="Neighbours",
-                   description="How many nearest neighbours vote")
+        inputs.int(
+            "k",
+            default=10,
+            min=1,
+            label="Neighbours",
+            description="How many nearest neighbours vote",
+        )
         return types.Property(inputs, view=types.View(label="Find label issues"))
 
     def execute(self, ctx):
@@ -37,8 +42,9 @@ class FindLabelIssues(foo.Operator):
             ctx.ops.set_view(ctx.dataset.sort_by(field, reverse=True))
         return {
             "fields": found["fields"],
-            "top": [{"id": i, "mislabel": m, "outlier": o}
-                    for i, m, o in found["ranking"]],
+            "top": [
+                {"id": i, "mislabel": m, "outlier": o} for i, m, o in found["ranking"]
+            ],
             "n_duplicates": found["n_duplicates"],
         }
 
@@ -46,8 +52,9 @@ class FindLabelIssues(foo.Operator):
         outputs = types.Object()
         outputs.obj("fields", label="Score fields", view=types.JSONView())
         outputs.int("n_duplicates", label="Samples with a duplicate")
-        outputs.list("top", types.Object(), label="Most suspicious",
-                     view=types.JSONView())
+        outputs.list(
+            "top", types.Object(), label="Most suspicious", view=types.JSONView()
+        )
         return types.Property(outputs)
 
 
@@ -68,17 +75,23 @@ class PropagateLabels(foo.Operator):
     def resolve_input(self, ctx):
         inputs = types.Object()
         _forms.existing_run_input(ctx, inputs)
-        inputs.float("threshold", default=0.9, min=0.0, max=1.0,
-                     label="Confidence threshold")
-        inputs.bool("apply", default=False, label="Write the labels",
-                    description="Off: only count what would be labeled")
+        inputs.float(
+            "threshold", default=0.9, min=0.0, max=1.0, label="Confidence threshold"
+        )
+        inputs.bool(
+            "apply",
+            default=False,
+            label="Write the labels",
+            description="Off: only count what would be labeled",
+        )
         return types.Property(inputs, view=types.View(label="Propagate labels"))
 
     def execute(self, ctx):
         from fiftyone_plugin.assist import propagate
 
         report = propagate(
-            ctx.dataset, ctx.params["brain_key"],
+            ctx.dataset,
+            ctx.params["brain_key"],
             threshold=float(ctx.params.get("threshold", 0.9)),
             apply=bool(ctx.params.get("apply", False)),
         )

@@ -63,11 +63,14 @@ def _compute_form(ctx):
     modes = types.RadioGroup()
     for mode, label in _forms.MODE_CHOICES.items():
         modes.add_choice(mode, label=mode, description=label)
-    inputs.enum("mode", list(_forms.MODE_CHOICES), default="dsp", label="Mode",
-                view=modes)
+    inputs.enum(
+        "mode", list(_forms.MODE_CHOICES), default="dsp", label="Mode", view=modes
+    )
     if ctx.params.get("mode", "dsp") != "dsp":
-        inputs.view("mode_note", types.Warning(
-            label="Only 'dsp' mode is available in this version"))
+        inputs.view(
+            "mode_note",
+            types.Warning(label="Only 'dsp' mode is available in this version"),
+        )
 
     _forms.brain_key_input(ctx, inputs)
     _forms.label_field_input(ctx, inputs)
@@ -76,12 +79,21 @@ def _compute_form(ctx):
     methods = types.DropdownView()
     for method, label in _forms.METHOD_CHOICES.items():
         methods.add_choice(method, label=label)
-    inputs.enum("method", list(_forms.METHOD_CHOICES), default="tsne",
-                label="Map method", view=methods)
+    inputs.enum(
+        "method",
+        list(_forms.METHOD_CHOICES),
+        default="tsne",
+        label="Map method",
+        view=methods,
+    )
     inputs.int("seed", default=0, label="Seed", description="Random seed of the map")
-    inputs.float("perplexity", default=30.0, min=1.0, label="Perplexity",
-                 description="t-SNE perplexity; lowered automatically for "
-                 "small datasets")
+    inputs.float(
+        "perplexity",
+        default=30.0,
+        min=1.0,
+        label="Perplexity",
+        description="t-SNE perplexity; lowered automatically for small datasets",
+    )
     return inputs
 
 
@@ -131,9 +143,13 @@ class TrainImpulse(foo.Operator):
         _forms.label_field_input(ctx, inputs)
         _forms.block_inputs(ctx, inputs)
         inputs.int("epochs", default=60, min=1, label="Epochs")
-        inputs.str("out_dir", label="Output folder", description="Where the "
-                   "model and its block.json go; empty: a folder under the "
-                   "FiftyOne dataset directory")
+        inputs.str(
+            "out_dir",
+            label="Output folder",
+            description="Where the "
+            "model and its block.json go; empty: a folder under the "
+            "FiftyOne dataset directory",
+        )
         return types.Property(inputs, view=types.View(label="Train an impulse"))
 
     def execute(self, ctx):
@@ -141,15 +157,19 @@ class TrainImpulse(foo.Operator):
 
         block, block_params = _forms.block_params_from(ctx)
         result = yield from _forms.run_with_progress(
-            ctx, _without_progress(train_collection_impulse), ctx.target_view(),
+            ctx,
+            _without_progress(train_collection_impulse),
+            ctx.target_view(),
             out_dir=ctx.params.get("out_dir") or None,
             label_field=ctx.params.get("label_field", "ground_truth"),
-            block=block, block_params=block_params,
+            block=block,
+            block_params=block_params,
             epochs=int(ctx.params.get("epochs", 60)),
         )
         yield ctx.ops.notify(
             f"validation accuracy {result.val_accuracy}; model saved to "
-            f"{result.model_path}", variant="success",
+            f"{result.model_path}",
+            variant="success",
         )
 
 

@@ -27,15 +27,22 @@ class ImportSamples(foo.Operator):
     def resolve_input(self, ctx):
         inputs = types.Object()
         inputs.str(
-            "source", required=True, label="Folder or file",
+            "source",
+            required=True,
+            label="Folder or file",
             description="A directory (searched recursively) or a single file "
             "on the server's file system",
         )
         sources = types.RadioGroup()
         for key, label in LABEL_SOURCES.items():
             sources.add_choice(key, label=label)
-        inputs.enum("labels", list(LABEL_SOURCES), default="folder",
-                    label="Labels", view=sources)
+        inputs.enum(
+            "labels",
+            list(LABEL_SOURCES),
+            default="folder",
+            label="Labels",
+            view=sources,
+        )
         inputs.str("label_field", default="ground_truth", label="Label field")
         return types.Property(inputs, view=types.View(label="Import samples"))
 
@@ -52,6 +59,7 @@ class ImportSamples(foo.Operator):
             labels=ctx.params.get("labels", "folder"),
             label_field=ctx.params.get("label_field", "ground_truth"),
         )
-        yield ctx.ops.notify(report.summary(),
-                             variant="warning" if report.skipped else "success")
+        yield ctx.ops.notify(
+            report.summary(), variant="warning" if report.skipped else "success"
+        )
         yield ctx.ops.reload_dataset()

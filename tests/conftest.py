@@ -75,6 +75,7 @@ def photo_dir(tmp_path_factory):
     """Crops of the photos that ship in scikit-image and scikit-learn."""
     from fiftyone_plugin.demo_data import write_images
 
-    root = write_images(tmp_path_factory.mktemp("images"), digits_per_class=1,
-                        crops_per_photo=10)
+    root = write_images(
+        tmp_path_factory.mktemp("images"), digits_per_class=1, crops_per_photo=10
+    )
     return root / "photos"

@@ -7,10 +7,8 @@ score; exact duplicates are flagged and labeled as one point; classes
 without samples and a mostly unlabeled set are handled (robustness case 7).
 """
 
-import numpy as np
-import pytest
-
 import fiftyone as fo
+import numpy as np
 
 import fiftyone_plugin.assist as assist
 import fiftyone_plugin.explorer as fde
@@ -18,18 +16,22 @@ from fiftyone_plugin.importing import import_samples
 
 
 def _field_run(dataset, vectors, labels, key="run"):
-    dataset.add_samples([fo.Sample(filepath=f"/data/{i}.png") for i in range(len(labels))])
+    dataset.add_samples(
+        [fo.Sample(filepath=f"/data/{i}.png") for i in range(len(labels))]
+    )
     ids = dataset.values("id")
     dataset.set_values("emb", dict(zip(ids, vectors)), key_field="id")
-    dataset.add_sample_field("ground_truth", fo.EmbeddedDocumentField,
-                             embedded_doc_type=fo.Classification)
+    dataset.add_sample_field(
+        "ground_truth", fo.EmbeddedDocumentField, embedded_doc_type=fo.Classification
+    )
     dataset.set_values(
         "ground_truth",
         {i: fo.Classification(label=y) if y else None for i, y in zip(ids, labels)},
         key_field="id",
     )
-    fde.compute_data_explorer(dataset, mode="field", vectors_field="emb",
-                              brain_key=key, method="pca")
+    fde.compute_data_explorer(
+        dataset, mode="field", vectors_field="emb", brain_key=key, method="pca"
+    )
     return ids
 
 
@@ -119,14 +121,18 @@ def test_case7_empty_class_and_mostly_unlabeled_data(dataset, rng):
     no = rng.normal(size=(100, 6)) + 8
     labels = (["yes"] * 10 + [None] * 90) + (["no"] * 10 + [None] * 90)
     ids = _field_run(dataset, np.concatenate([yes, no]), labels)
-    dataset.set_values("ground_truth", {ids[0]: fo.Classification(label="yes")},
-                       key_field="id")  # "maybe" exists nowhere
+    dataset.set_values(
+        "ground_truth", {ids[0]: fo.Classification(label="yes")}, key_field="id"
+    )  # "maybe" exists nowhere
 
     report = assist.propagate(dataset, "run", threshold=0.5)
     assert set(report["per_class"]) <= {"yes", "no"}
     assert report["labeled"] + report["abstained"] == 180
-    wrong = [i for i, (lab, _) in report["changes"].items()
-             if lab != ("yes" if ids.index(i) < 100 else "no")]
+    wrong = [
+        i
+        for i, (lab, _) in report["changes"].items()
+        if lab != ("yes" if ids.index(i) < 100 else "no")
+    ]
     assert report["labeled"] > 100 and not wrong
 
     pairs = assist.propose(dataset, "run", ids[50], "maybe")
@@ -144,18 +150,26 @@ def test_operators_find_issues_and_propagate(dataset, rng):
     _field_run(dataset, np.concatenate([a, b]), labels)
     uri = "@data-explorer/data-explorer/"
 
-    found = foo.execute_operator(uri + "find_label_issues",
-                                 ctx=dict(view=dataset.view(), params=dict(brain_key="run")))
+    found = foo.execute_operator(
+        uri + "find_label_issues",
+        ctx=dict(view=dataset.view(), params=dict(brain_key="run")),
+    )
     assert found.error is None, found.error
     assert found.result["fields"]["outlier"] == "run_outlier"
     assert dataset.has_sample_field("run_mislabel")
 
-    preview = foo.execute_operator(uri + "propagate_labels", ctx=dict(
-        view=dataset.view(), params=dict(brain_key="run", threshold=0.5)))
+    preview = foo.execute_operator(
+        uri + "propagate_labels",
+        ctx=dict(view=dataset.view(), params=dict(brain_key="run", threshold=0.5)),
+    )
     assert preview.error is None and preview.result["applied"] is False
     assert len(dataset.exists("ground_truth")) == 20
 
-    applied = foo.execute_operator(uri + "propagate_labels", ctx=dict(
-        view=dataset.view(), params=dict(brain_key="run", threshold=0.5, apply=True)))
+    applied = foo.execute_operator(
+        uri + "propagate_labels",
+        ctx=dict(
+            view=dataset.view(), params=dict(brain_key="run", threshold=0.5, apply=True)
+        ),
+    )
     assert applied.result["labeled"] == preview.result["labeled"] > 0
     assert len(dataset.exists("ground_truth")) == 20 + applied.result["labeled"]

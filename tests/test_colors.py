@@ -8,7 +8,7 @@ from fiftyone_plugin.colors import UNLABELED, class_colors
 
 
 def _saturation(hex_color):
-    r, g, b = (int(hex_color[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    r, g, b = (int(hex_color[i : i + 2], 16) / 255 for i in (1, 3, 5))
     return colorsys.rgb_to_hls(r, g, b)[2]
 
 

@@ -8,13 +8,12 @@ starts; clear_data_explorer removes everything the run added.
 
 import logging
 
+import fiftyone as fo
+import fiftyone.operators as foo
 import numpy as np
 import pytest
 import soundfile as sf
 from PIL import Image
-
-import fiftyone as fo
-import fiftyone.operators as foo
 
 import fiftyone_plugin.explorer as fde
 
@@ -38,13 +37,15 @@ def _tone_clips(folder, rng, n_per=12):
 
 def _add(dataset, paths, labels=None):
     labels = labels or [None] * len(paths)
-    dataset.add_samples([
-        fo.Sample(
-            filepath=p,
-            ground_truth=fo.Classification(label=y) if y else None,
-        )
-        for p, y in zip(paths, labels)
-    ])
+    dataset.add_samples(
+        [
+            fo.Sample(
+                filepath=p,
+                ground_truth=fo.Classification(label=y) if y else None,
+            )
+            for p, y in zip(paths, labels)
+        ]
+    )
 
 
 @pytest.fixture
@@ -81,9 +82,7 @@ def test_map_separates_the_two_tone_classes(tones):
     assert map_accuracy(tones, "tones", k=5) == 1.0
 
 
-def test_bad_files_are_skipped_counted_logged_and_recorded(
-    tones, tmp_path, caplog
-):
+def test_bad_files_are_skipped_counted_logged_and_recorded(tones, tmp_path, caplog):
     truncated = tmp_path / "truncated.wav"
     good = (tmp_path / "low.0.wav").read_bytes()
     truncated.write_bytes(good[: len(good) // 3])
@@ -163,7 +162,9 @@ def test_pretrained_mode_for_sensor_data_is_refused_before_work(dataset, tmp_pat
         path.write_text("timestamp,accX\n" + rows + "\n")
         paths.append(str(path))
     _add(dataset, paths)
-    with pytest.raises(fde.ExplorerError, match=r"modes for timeseries data: \['dsp', 'impulse'\]"):
+    with pytest.raises(
+        fde.ExplorerError, match=r"modes for timeseries data: \['dsp', 'impulse'\]"
+    ):
         fde.compute_data_explorer(dataset, mode="pretrained", brain_key="x")
     assert not dataset.has_sample_field("x_vector")
     assert dataset.list_brain_runs() == []

@@ -57,20 +57,28 @@ def test_impulse_vectors_are_the_cut_layer_output(trained, motion):
     dsp = fde.compute_data_explorer(motion, brain_key="dsp")
     features = np.stack(motion.values("dsp_vector"))
     expected = load_impulse(trained.model_path).embed(features)
-    np.testing.assert_allclose(np.stack(motion.values("imp_vector")), expected, atol=1e-5)
+    np.testing.assert_allclose(
+        np.stack(motion.values("imp_vector")), expected, atol=1e-5
+    )
 
     assert map_accuracy(motion, "imp") >= map_accuracy(motion, "dsp")
     assert dsp.vector_size == 78
 
 
-def test_model_that_does_not_fit_the_block_is_refused_before_work(
-    trained, motion
-):
-    with pytest.raises(fde.ExplorerError, match=r"model expects input \(78,\) but block spectral_analysis produces \(27,\)"):
+def test_model_that_does_not_fit_the_block_is_refused_before_work(trained, motion):
+    with pytest.raises(
+        fde.ExplorerError,
+        match=r"model expects input \(78,\) but block spectral_analysis "
+        r"produces \(27,\)",
+    ):
         fde.compute_data_explorer(
-            motion, mode="impulse", model_path=trained.model_path,
-            block="spectral_analysis", block_params={"fft_length": 8},
-            axes=["accX", "accY", "accZ"], brain_key="bad",
+            motion,
+            mode="impulse",
+            model_path=trained.model_path,
+            block="spectral_analysis",
+            block_params={"fft_length": 8},
+            axes=["accX", "accY", "accZ"],
+            brain_key="bad",
         )
     assert not motion.has_sample_field("bad_vector")
 

@@ -72,7 +72,9 @@ def test_duplicates_share_one_position(rng):
 def test_non_finite_rows_are_named():
     x = np.random.default_rng(1).normal(size=(10, 3))
     x[[2, 7], 1] = [np.nan, np.inf]
-    with pytest.raises(MapInputError, match=r"2 vectors contain NaN or Inf \(rows 2, 7"):
+    with pytest.raises(
+        MapInputError, match=r"2 vectors contain NaN or Inf \(rows 2, 7"
+    ):
         compute_map(x)
 
 

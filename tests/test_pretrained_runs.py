@@ -6,16 +6,17 @@ better than the dsp map (image block, MFE block) of the same samples; a
 corrupt item is skipped and listed.
 """
 
-import pytest
-
 import fiftyone as fo
+import pytest
 
 import fiftyone_plugin.explorer as fde
 from fiftyone_plugin.demo import map_accuracy
 from fiftyone_plugin.importing import import_samples
 
 
-def test_photo_crops_map_better_with_the_pretrained_network(dataset, photo_dir, tmp_path):
+def test_photo_crops_map_better_with_the_pretrained_network(
+    dataset, photo_dir, tmp_path
+):
     import_samples(dataset, photo_dir, labels="folder")
     fake = tmp_path / "broken.jpg"
     fake.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")

@@ -10,11 +10,10 @@ import signal
 import subprocess
 import sys
 
+import fiftyone as fo
 import numpy as np
 import pytest
 import soundfile as sf
-
-import fiftyone as fo
 
 import fiftyone_plugin.explorer as fde
 
@@ -59,9 +58,7 @@ def test_case1_map_from_35_of_50_vectors_lists_the_15_missing(dataset, rng):
     assert not np.any(np.all(np.asarray(results.points) == 0, axis=1))
 
 
-def test_case2_all_silent_clips_give_a_clear_error_before_mapping(
-    dataset, tmp_path
-):
+def test_case2_all_silent_clips_give_a_clear_error_before_mapping(dataset, tmp_path):
     paths = [_wav(tmp_path / f"silent{i}.wav", np.zeros(16000)) for i in range(100)]
     _add(dataset, paths)
     with pytest.raises(fde.ExplorerError, match="all 100 vectors are identical"):
@@ -83,7 +80,9 @@ def test_case2_identical_clips_among_varied_ones_share_one_position(
     positions = {tuple(points[i]) for i in silent_ids.values("id")}
     assert len(positions) == 1
     assert run.map.n_unique == 41
-    assert any("59 of 100 vectors duplicate" in a for a in run.record["map"]["adjustments"])
+    assert any(
+        "59 of 100 vectors duplicate" in a for a in run.record["map"]["adjustments"]
+    )
 
 
 @pytest.mark.parametrize("n", [1, 3])
@@ -179,7 +178,9 @@ def test_case9_killed_run_leaves_no_run_and_rerun_reuses_vectors(
     try:
         proc = subprocess.Popen(
             [sys.executable, "-c", _KILL_SCRIPT, dataset.name],
-            stdout=subprocess.PIPE, text=True, env=os.environ.copy(),
+            stdout=subprocess.PIPE,
+            text=True,
+            env=os.environ.copy(),
         )
         # Kill once some, but not all, vectors are stored.
         for line in proc.stdout:
