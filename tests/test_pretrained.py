@@ -149,6 +149,25 @@ def test_lite0_frozen_graph_equals_eager(lite0):
                                rtol=1e-4)
 
 
+def test_lite0_parallel_modes_and_concurrent_callers(lite0):
+    from concurrent.futures import ThreadPoolExecutor
+
+    imgs = [_rgb(CHELSEA), _rgb(COFFEE), _rgb(ROCKET)] * 3
+    assert lite0.parallel == "batch" and lite0.describe()["parallel"] == "batch"
+    ref = lite0.embed(imgs)  # batch split over 2 threads, 1 torch thread each
+    threads_before = torch.get_num_threads()
+    lite0.parallel = "intra"
+    try:
+        np.testing.assert_allclose(lite0.embed(imgs), ref, atol=1e-4)
+    finally:
+        lite0.parallel = "batch"
+    with ThreadPoolExecutor(3) as pool:
+        outs = list(pool.map(lambda _: lite0.embed(imgs), range(3)))
+    for out in outs:
+        np.testing.assert_allclose(out, ref, atol=1e-5)
+    assert torch.get_num_threads() == threads_before
+
+
 def test_embed_files_skips_and_lists_bad_files(lite0, tmp_path):
     corrupt = tmp_path / "corrupt.jpg"
     corrupt.write_bytes(b"\xff\xd8\xff\xe0" + b"not really a jpeg" * 20)

@@ -193,19 +193,23 @@ class Embedder:
 
     # -- public ------------------------------------------------------------
 
-    def embed(self, items: Sequence[Any], **kwargs) -> np.ndarray:
+    def embed(self, items: Sequence[Any], batch_size: int | None = None,
+              **kwargs) -> np.ndarray:
         """Embed decoded items; returns (n, dim) float32.
 
-        Raises ``ValueError`` naming the first item that cannot be used (the
-        array API is strict; :meth:`embed_files` skips and lists bad files).
+        Items are prepared batch by batch (peak memory: one batch of network
+        inputs). Raises ``ValueError`` (:class:`UnusableItem`) naming the first
+        item that cannot be used: the array API is strict, while
+        :meth:`embed_files` skips and lists bad files.
         """
-        prepared = [self._prepare(item, i, **kwargs) for i, item in enumerate(items)]
-        if not prepared:
-            return np.zeros((0, self.dim), np.float32)
-        bs = self.default_batch_size
-        out = [self._forward(np.stack(prepared[s:s + bs]))
-               for s in range(0, len(prepared), bs)]
-        return np.concatenate(out).astype(np.float32, copy=False)
+        items = list(items)
+        bs = self._batch_size(batch_size)
+        out = [np.zeros((0, self.dim), np.float32)]
+        for s in range(0, len(items), bs):
+            batch = [self._prepare(item, s + i, **kwargs)
+                     for i, item in enumerate(items[s:s + bs])]
+            out.append(np.asarray(self._forward(np.stack(batch)), np.float32))
+        return np.concatenate(out)
 
     def embed_files(self, paths: Sequence[str], batch_size: int | None = None,
                     progress: ProgressFn | None = None,

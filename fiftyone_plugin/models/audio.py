@@ -14,6 +14,15 @@ trained with an ArcFace loss as ONNX (``resnet_50_arc``). Its own code path
   (149, 64);
 - as a (1, 1, 149, 64) float32 tensor; output (1, 2048), L2-normalised.
 
+The graph min-max normalises its input first (ReduceMin/ReduceMax/Sub/Div
+nodes), so the log offset between the int16 and the -1..1 sample scales
+cancels wherever a frame is not exactly zero (cosine 1.0 between the two
+scales on a clip with noise; 0.92 on a zero-padded clip, whose padded frames
+sit at log(eps) on either scale; word accuracy was the same either way). We
+use the int16 scale, as the package's microphone path does. A window of
+exact zeros gives 0/0 = NaN there, so such clips are refused
+(:class:`UnusableItem`).
+
 This module reimplements those features in vectorised numpy (a whole batch at
 once) without importing the package (whose other modules need pyaudio).
 
@@ -241,8 +250,11 @@ class OnnxKeywordEmbedder(Embedder):
 
     def framework_versions(self) -> dict[str, str]:
         import onnxruntime as ort
+        import scipy
+        import soundfile
 
-        return {**super().framework_versions(), "onnxruntime": ort.__version__}
+        return {**super().framework_versions(), "onnxruntime": ort.__version__,
+                "soundfile": soundfile.__version__, "scipy": scipy.__version__}
 
     def effective_threads(self) -> int:
         return self.threads or min(os.cpu_count() or 1, 8)
@@ -266,9 +278,16 @@ class OnnxKeywordEmbedder(Embedder):
                 f"clip #{index}: fs={rate!r}, expected a positive integer (Hz)")
         return prepare_clip(item, int(rate), index)
 
-    def embed(self, items: Sequence[Any], fs: Any = None, **kwargs) -> np.ndarray:
-        """Embed clips (1-D float, int16 scale) at ``fs`` Hz -> (n, 2048) float32."""
-        return super().embed(items, fs=fs, **kwargs)
+    def embed(self, items: Sequence[Any], fs: Any = None,
+              batch_size: int | None = None, **kwargs) -> np.ndarray:
+        """Embed clips at ``fs`` Hz -> (n, 2048) float32, L2-normalised rows.
+
+        ``items``: 1-D float arrays (or (samples, channels), averaged) on the
+        int16 scale (-32768..32767); ``fs``: one sample rate for all clips or
+        one per clip. Each clip is resampled to 16 kHz and fitted to the 1.5 s
+        window by the window rule (module doc).
+        """
+        return super().embed(items, batch_size=batch_size, fs=fs, **kwargs)
 
     def _load(self, path: str) -> np.ndarray:
         return fit_window(load_audio(path))
