@@ -31,6 +31,19 @@ logger = logging.getLogger(__name__)
 METHODS = ("tsne", "umap", "pca")
 MIN_POINTS = {"tsne": 5, "umap": 5, "pca": 2}
 SMALL_N = 1000
+#: Above this many distinct points t-SNE is fitted on a random subsample of this
+#: size and the other points are placed into that map.
+MAX_FIT = 200_000
+EARLY_EXAGGERATION = 12.0
+EARLY_ITER = 250
+LATE_ITER = 250
+#: openTSNE's default is 50; the coarser floor halves the per-iteration cost
+#: below ~5,000 points at the same 10-NN accuracy (bench/RESULTS.md).
+FFT_MIN_INTERVALS = 10
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 100
+PLACE_K = 10
+PLACE_BATCH = 100_000
 
 
 class MapInputError(ValueError):
@@ -225,7 +238,7 @@ def _tsne(x, perplexity, seed, threads, params, adjustments):
 
     if n < SMALL_N:
         return _tsne_sklearn(x, perplexity, seed, threads, params)
-    return _tsne_opentsne(x, perplexity, seed, threads, params)
+    return _tsne_opentsne(x, perplexity, seed, threads, params, adjustments)
 
 
 def _tsne_sklearn(x, perplexity, seed, threads, params):
@@ -247,24 +260,137 @@ def _tsne_sklearn(x, perplexity, seed, threads, params):
     return points, f"scikit-learn {sklearn.__version__} TSNE"
 
 
-def _tsne_opentsne(x, perplexity, seed, threads, params):
-    import openTSNE
+def _tsne_opentsne(x, perplexity, seed, threads, params, adjustments):
+    n = len(x)
+    if n <= MAX_FIT:
+        embedding, neighbours = _fit_opentsne(x, perplexity, seed, threads, params)
+        return np.asarray(embedding), _opentsne_name(neighbours)
+
+    fit = np.sort(np.random.default_rng(seed).choice(n, MAX_FIT, replace=False))
+    rest = np.setdiff1d(np.arange(n), fit)
+    _note(
+        adjustments,
+        f"t-SNE fitted on a random {MAX_FIT:,} of the {n:,} distinct points; "
+        f"the other {len(rest):,} are placed at the median of their "
+        f"{PLACE_K} nearest fitted neighbours",
+    )
+    embedding, neighbours = _fit_opentsne(x[fit], perplexity, seed, threads, params)
+    points = np.empty((n, 2), dtype=np.float32)
+    points[fit] = embedding
+    points[rest] = _place(embedding, x[rest], threads)
+    params.update(fit_points=MAX_FIT, placed_points=len(rest), place_k=PLACE_K)
+    return points, _opentsne_name(neighbours)
+
+
+def _fit_opentsne(x, perplexity, seed, threads, params):
+    """openTSNE fit: approximate neighbours, PCA start, two short FFT phases."""
+    from openTSNE import TSNEEmbedding, affinity, initialization
 
     n = len(x)
-    learning_rate = max(200.0, n / 12.0)
-    params.update(learning_rate=learning_rate, init="pca", gradients="fft")
-    tsne = openTSNE.TSNE(
-        n_components=2,
-        perplexity=perplexity,
-        learning_rate=learning_rate,
-        initialization="pca",
-        negative_gradient_method="fft",
-        random_state=seed,
-        n_jobs=threads,
-        verbose=False,
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    index, neighbours = _knn_index(x, perplexity, seed, threads)
+    affinities = affinity.PerplexityBasedNN(
+        perplexity=perplexity, knn_index=index, n_jobs=threads,
+        random_state=seed, verbose=False,
     )
-    embedding = tsne.fit(x.astype(np.float32))
-    return np.asarray(embedding), f"openTSNE {openTSNE.__version__}"
+    start = initialization.pca(x, random_state=seed)
+    early_lr = max(200.0, n / EARLY_EXAGGERATION)
+    late_lr = max(200.0, float(n))
+    params.update(
+        learning_rate=early_lr, late_learning_rate=late_lr, init="pca",
+        gradients="fft", neighbours=neighbours,
+        early_exaggeration=EARLY_EXAGGERATION, early_iter=EARLY_ITER,
+        late_iter=LATE_ITER,
+    )
+    embedding = TSNEEmbedding(
+        start, affinities, negative_gradient_method="fft", n_jobs=threads,
+        random_state=seed, verbose=False, min_num_intervals=FFT_MIN_INTERVALS,
+    )
+    embedding = embedding.optimize(
+        n_iter=EARLY_ITER, exaggeration=EARLY_EXAGGERATION, momentum=0.5,
+        learning_rate=early_lr,
+    )
+    embedding = embedding.optimize(
+        n_iter=LATE_ITER, momentum=0.8, learning_rate=late_lr
+    )
+    return embedding, neighbours
+
+
+def _knn_index(x, perplexity, seed, threads):
+    """The neighbour index for the affinities: HNSW when hnswlib is there."""
+    from openTSNE import nearest_neighbors
+
+    k = min(len(x) - 1, int(3 * perplexity))
+    try:
+        import hnswlib  # noqa: F401
+    except ImportError:
+        logger.info("hnswlib is not installed; using Annoy neighbours (slower)")
+        index = nearest_neighbors.Annoy(x, k, n_jobs=threads, random_state=seed)
+        return index, "annoy"
+    index = _hnsw_index(
+        x, k, n_jobs=threads, random_state=seed,
+        knn_kwargs={"M": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION},
+    )
+    return index, "hnsw"
+
+
+def _place(embedding, x, threads):
+    """Positions of new points: the median of their nearest fitted points."""
+    reference = np.asarray(embedding)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    out = np.empty((len(x), 2), dtype=np.float32)
+    for lo in range(0, len(x), PLACE_BATCH):
+        neighbours, _ = embedding.affinities.knn_index.query(
+            x[lo:lo + PLACE_BATCH], PLACE_K
+        )
+        out[lo:lo + PLACE_BATCH] = np.median(reference[neighbours], axis=1)
+    return out
+
+
+def _opentsne_name(neighbours):
+    import openTSNE
+
+    return f"openTSNE {openTSNE.__version__} ({neighbours} neighbours)"
+
+
+def _hnsw_class():
+    from openTSNE.nearest_neighbors import HNSW
+
+    class Hnsw(HNSW):
+        """openTSNE's HNSW index, deterministic, returning plain distances.
+
+        The graph is built on one thread (a parallel build depends on thread
+        timing, so the same seed would not give the same map); the queries
+        run on ``n_jobs`` threads. hnswlib reports squared distances, which
+        are turned into distances here.
+        """
+
+        def build(self):
+            from hnswlib import Index
+
+            seed = np.random.default_rng(self.random_state).integers(2**31 - 1)
+            self.index = Index(space="l2", dim=self.data.shape[1])
+            self.index.init_index(
+                max_elements=self.n_samples, random_seed=int(seed),
+                **(self.knn_kwargs or {}),
+            )
+            self.index.add_items(self.data, num_threads=1)
+            indices, distances = self.query(self.data, self.k + 1)
+            return indices[:, 1:], distances[:, 1:]
+
+        def query(self, query, k):
+            self.index.set_ef(min(max(2 * k, 50), self.index.get_current_count()))
+            indices, distances = self.index.knn_query(
+                query, k=k, num_threads=self.n_jobs
+            )
+            return indices.astype(np.int64), np.sqrt(np.maximum(distances, 0))
+
+    return Hnsw
+
+
+def _hnsw_index(*args, **kwargs):
+    """An instance of :func:`_hnsw_class` (built lazily: openTSNE loads late)."""
+    return _hnsw_class()(*args, **kwargs)
 
 
 def _umap(x, n_neighbors, seed, params, adjustments):
