@@ -1,3 +1,5 @@
-"""The plugin's panels (the Data Explorer panel comes with its own issue)."""
+"""The plugin's panels."""
 
-PANELS = ()
+from .explorer import DataExplorerPanel
+
+PANELS = (DataExplorerPanel,)

@@ -1,0 +1,197 @@
+"""The sections of the panel's layout, top to bottom.
+
+Each function adds one section to the panel's ``types.Object``; ``owner`` is
+the panel, whose methods the buttons and the plot call.
+"""
+
+import fiftyone.operators.types as types
+
+from . import _map, _sample
+from ._text import md
+
+CONTROLS_COMPONENT = "DataExplorerControls"
+HOTKEYS = {"l": "Set label", "d": "Delete item"}
+SHOW_SKIPPED = 20
+MANY_CLASSES = 18  # class_colors() has this many fixed colors
+LABEL_PLACEHOLDER = "label for the clicked sample or the selection"
+
+
+def toolbar(panel, owner, maps, run, info, n_deleted):
+    """The map chooser and the menu actions.
+
+    Maps are buttons, not a dropdown: any input in the panel makes the App
+    copy the plot data into the panel state (see ``controls``).
+    """
+    menu = panel.menu("menu", variant="square", color="secondary")
+    if len(maps) > 1:
+        for k, key in enumerate(maps):
+            menu.btn(f"map_{k}", label=("Map: " if key == run else "") + key,
+                     icon="scatter_plot" if key == run else None,
+                     on_click=owner.on_change_run, params={"value": key})
+    menu.btn("compute", label="Compute map", icon="add_chart",
+             on_click=owner.compute)
+    if info is not None and info.is_explorer_run:
+        menu.btn("clear_run", label="Clear data explorer", icon="delete",
+                 on_click=owner.clear_run)
+    menu.btn("clear_labels", label="Clear all labels", icon="label_off",
+             on_click=owner.clear_labels)
+    if n_deleted:
+        menu.btn("restore", label=f"Restore deleted ({n_deleted})",
+                 icon="restore_from_trash", on_click=owner.restore)
+
+
+def no_map(panel, owner):
+    """What the panel shows on a dataset without a map."""
+    panel.md(
+        "### No map yet\n\nThis dataset has no data explorer run. "
+        "**Compute map** turns every sample into a vector and maps the "
+        "vectors to 2-D (it runs `compute_data_explorer`).",
+        name="no_map",
+    )
+    panel.btn("compute_first", label="Compute map", icon="scatter_plot",
+              variant="contained", on_click=owner.compute)
+
+
+def notices(panel, info, summary):
+    """Counts that qualify the map: drawn points, missing vectors, colors."""
+    n_points = summary.get("n_points", 0)
+    n_dataset = summary.get("n_dataset", 0)
+    lines = [(
+        f"**{n_points} points drawn**, every sample on the map "
+        f"(nothing is subsampled); dataset: {n_dataset} samples; "
+        f"colored by **{md(info.label_field)}**"
+    )]
+    skipped = info.skipped
+    if skipped:
+        n_run = info.n_samples or n_dataset
+        lines.append(f"**{len(skipped)} of {n_run} have no vectors:**")
+        lines += [
+            f"- {md(s.get('filepath'))}: {md(s.get('reason'))}"
+            for s in skipped[:SHOW_SKIPPED]
+        ]
+        if len(skipped) > SHOW_SKIPPED:
+            lines.append(
+                f"- … and {len(skipped) - SHOW_SKIPPED} more: "
+                f"`get_run_record(dataset, {info.key!r})` lists all"
+            )
+    n_new = summary.get("n_not_placed", 0)
+    if n_new:
+        lines.append(
+            f"{n_new} samples of the dataset are not on this map (added after "
+            "it was made); compute the map again to place them"
+        )
+    n_classes = summary.get("n_classes", 0)
+    if n_classes > MANY_CLASSES:
+        lines.append(
+            f"{n_classes} classes: the first {MANY_CLASSES} have fixed colors, "
+            "the others evenly spaced generated hues, so some look alike; "
+            "hover a point to read its label"
+        )
+    if not info.is_explorer_run:
+        lines.append(
+            "This is a plain brain visualization (no data explorer record): "
+            "assisted labeling and scores need a data explorer run"
+        )
+    panel.md("\n\n".join(lines), name="notices")
+
+
+def map_plot(panel, owner, key, n_points):
+    """The scatter plot; its traces are in the panel data under ``map``."""
+    panel.plot(
+        "map",
+        layout=_map.layout(key, n_points),
+        config={"scrollZoom": True, "displaylogo": False, "responsive": True},
+        on_click=owner.on_click,
+        on_selected=owner.on_select,
+        height="540px",  # a number would be a percentage of the panel
+        # the App copies a plain plot's changed data (and with it all the
+        # panel data) into the panel state; a "composite" view is skipped
+        composite_view=True,
+    )
+
+
+def controls(panel, owner, n_selected):
+    """The label box, Set label, Label selection and the keys (JS component).
+
+    ``dist/index.umd.js`` draws them and calls the panel with the typed
+    label: the App gives Python panels no hotkeys, and a panel input would
+    make the App copy the whole panel data (every plot point) into the panel
+    state, which travels with every request.
+    """
+    hint = "Keys: " + ", ".join(f"{k} = {v}" for k, v in HOTKEYS.items())
+    panel.view("controls", types.View(
+        component=CONTROLS_COMPONENT,
+        on_key=owner.on_key,
+        on_set_label=owner.set_label,
+        on_label_selection=owner.label_selection,
+        keys=list(HOTKEYS),
+        n_selected=n_selected,
+        placeholder=LABEL_PLACEHOLDER,
+        hint=hint + " (ignored while typing); Enter in the box = Set label",
+    ))
+
+
+def status(panel, message):
+    """The sentence saying what the last action did."""
+    if message:
+        panel.md(message, name="status")
+
+
+def sample(panel, card, scores):
+    """The clicked sample: information and a preview of its data."""
+    if card is None:
+        panel.md("Click a point to see its sample.", name="sample_info")
+        return
+    panel.md(_sample.card_markdown(card, scores), name="sample_info")
+    if card.kind == "timeseries":
+        _sensor_plot(panel, card)
+        return
+    if card.preview:
+        panel.str("preview_image", default=_sample.media_url(card.preview),
+                  view=types.ImageView(alt=card.name, height="220px"))
+    elif card.kind == "audio":
+        panel.md("No waveform preview: import the files with `import_samples` "
+                 "to render one.", name="no_preview")
+    else:
+        panel.md("No preview: the file is missing or not an image.",
+                 name="no_preview")
+    if card.kind == "audio":
+        panel.media_player(
+            "player", _sample.media_url(card.filepath), controls=True,
+            height="54px", config={"file": {"forceAudio": True}},
+        )
+
+
+def _sensor_plot(panel, card):
+    traces, caption = _sample.sensor_plot(card.filepath)
+    panel.md(caption, name="sensor_caption")
+    if traces:
+        panel.plot("sensor_plot", data=traces, height="260px", layout={
+            "height": 260, "showlegend": True,
+            "margin": {"t": 8, "l": 40, "b": 36, "r": 8},
+            "xaxis": {"title": {"text": "time (s)"}},
+        })
+
+
+def actions(panel, owner, card, n_selected):
+    """The buttons that queue deletions, and the selection's buttons."""
+    row = panel.h_stack("actions", gap=1, align_x="left")
+    row.btn("delete_item", label="Delete item (d)", icon="delete",
+            on_click=owner.delete_item, disabled=card is None)
+    if n_selected:
+        row.btn("delete_selection", label=f"Delete selection ({n_selected})",
+                icon="delete_sweep", on_click=owner.delete_selection)
+        row.btn("clear_selection", label="Clear selection", icon="deselect",
+                on_click=owner.clear_selection)
+
+
+def queue(panel, owner, text, n_pending, n_actions):
+    """The pending changes and Save / Discard / Undo."""
+    panel.md(text, name="queue")
+    row = panel.h_stack("queue_actions", gap=1, align_x="left")
+    row.btn("save", label=f"Save labels ({n_pending})", icon="save",
+            variant="contained", on_click=owner.save, disabled=not n_pending)
+    row.btn("discard", label="Discard", icon="clear",
+            on_click=owner.discard, disabled=not n_actions)
+    row.btn("undo", label="Undo last", icon="undo",
+            on_click=owner.undo, disabled=not n_actions)

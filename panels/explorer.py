@@ -1,0 +1,328 @@
+"""The Data Explorer panel: the map, the clicked sample, the edit queue.
+
+Lifecycle methods and button callbacks are thin: each reads the panel state,
+calls one helper and lets ``render`` lay out the result. What travels where:
+
+- ``ctx.panel.state`` (sent back by the App with every request) holds only
+  small things: the chosen map, the clicked sample id and its scores, a few
+  counts and the last message; the panel has no App inputs (they would copy
+  the plot data into the state): the typed label comes with each call from
+  the panel's own component (``dist/index.umd.js``);
+- ``ctx.panel.data`` (write-only) holds the plot traces; the three overlay
+  traces (queued labels, queued deletions, grid selection) come first and
+  are replaced on their own, so a queue change does not resend every point;
+- the edit queue lives in an execution store (``fiftyone_plugin.edits``), so
+  it survives page reloads and closing the panel;
+- the selection is the App's grid selection (``ctx.selected``).
+"""
+
+import fiftyone.operators as foo
+import fiftyone.operators.types as types
+
+from . import _edits, _layout, _map, _runs, _sample
+
+PLUGIN = "@data-explorer/data-explorer"
+COMPUTE_URI = f"{PLUGIN}/compute_data_explorer"
+CLEAR_RUN_URI = f"{PLUGIN}/clear_data_explorer"
+CLEAR_LABELS_URI = f"{PLUGIN}/clear_all_labels"
+
+
+class DataExplorerPanel(foo.Panel):
+    """The map of a dataset, colored by label, with labeling and deletion."""
+
+    @property
+    def config(self):
+        return foo.PanelConfig(
+            name="data_explorer",
+            label="Data Explorer",
+            icon="scatter_plot",
+            help_markdown=(
+                "Click a point to preview its sample; type a label and press "
+                "**l** (Set label) or **d** (Delete item). Edits are queued "
+                "until **Save labels**. Lasso points to select them in the grid."
+            ),
+        )
+
+    # lifecycle ------------------------------------------------------------
+
+    def on_load(self, ctx):
+        _open(ctx)
+
+    def on_change_dataset(self, ctx):
+        _open(ctx)
+
+    def on_change_selected(self, ctx):
+        if _current_run(ctx):
+            _show_overlays(ctx)
+
+    # the map --------------------------------------------------------------
+
+    def on_change_run(self, ctx):
+        ctx.panel.state.set({
+            "run": ctx.params.get("value"), "current": None, "scores": None,
+            "message": None,
+        })
+        _open(ctx)
+
+    def on_click(self, ctx):
+        _show_sample(ctx, ctx.params.get("id"))
+
+    def on_select(self, ctx):
+        ids = list(dict.fromkeys(
+            p["id"] for p in ctx.params.get("data") or [] if p.get("id")
+        ))
+        if not ids:
+            return  # react-plotly sends an empty selection after each render
+        ctx.ops.set_selected_samples(ids)
+        _say(ctx, f"{len(ids)} samples selected on the map and in the grid")
+
+    def on_key(self, ctx):
+        handler = {"l": self.set_label, "d": self.delete_item}.get(
+            ctx.params.get("key")
+        )
+        if handler is not None:
+            handler(ctx)
+
+    # edits (queued) -------------------------------------------------------
+
+    def set_label(self, ctx):
+        label = _typed_label(ctx)
+        if not label:
+            return _say(ctx, "Type a label first, then Set label (or press l)")
+        _queue_edit(ctx, lambda info, queue, sample_id: _edits.set_label(
+            ctx.dataset, info, queue, sample_id, label
+        ))
+
+    def delete_item(self, ctx):
+        _queue_edit(ctx, lambda info, queue, sample_id: _edits.delete(
+            queue, [sample_id]
+        ))
+
+    def label_selection(self, ctx):
+        label = _typed_label(ctx)
+        if not label:
+            return _say(ctx, "Type a label first, then Label selection")
+        _queue_selection_edit(ctx, lambda queue, ids: _edits.label_selection(
+            queue, ids, label
+        ))
+
+    def delete_selection(self, ctx):
+        _queue_selection_edit(ctx, lambda queue, ids: _edits.delete(
+            queue, ids, source="selection"
+        ))
+
+    def clear_selection(self, ctx):
+        ctx.ops.clear_selected_samples()
+
+    def undo(self, ctx):
+        info, queue = _run_queue(ctx)
+        action = queue.undo()
+        _show_overlays(ctx, info, queue)
+        _say(ctx, "undid: " + _edits.describe(action) if action else "nothing to undo")
+
+    def discard(self, ctx):
+        info, queue = _run_queue(ctx)
+        n = queue.discard()
+        _show_overlays(ctx, info, queue)
+        _say(ctx, f"discarded {n} queued actions; the dataset is unchanged")
+
+    def save(self, ctx):
+        info, queue = _run_queue(ctx)
+        saved, message = _edits.save(queue)
+        if saved:
+            _redraw_after_write(ctx, info)
+        _say(ctx, message)
+
+    def restore(self, ctx):
+        from fiftyone_plugin import labels
+
+        n = labels.restore_deleted(ctx.dataset)
+        _redraw_after_write(ctx, _runs.run_info(ctx.dataset, _current_run(ctx)))
+        _say(ctx, f"restored {n} deleted samples")
+
+    # menu -----------------------------------------------------------------
+
+    def compute(self, ctx):
+        ctx.prompt(COMPUTE_URI, on_success=self.on_maps_changed)
+
+    def clear_run(self, ctx):
+        ctx.prompt(CLEAR_RUN_URI, params={"brain_key": _current_run(ctx)},
+                   on_success=self.on_maps_changed)
+
+    def clear_labels(self, ctx):
+        run = _current_run(ctx)
+        field = (
+            _runs.run_info(ctx.dataset, run).label_field if run
+            else _runs.default_label_field(ctx.dataset)
+        )
+        ctx.prompt(CLEAR_LABELS_URI, params={"label_field": field},
+                   on_success=self.on_maps_changed)
+
+    def on_maps_changed(self, ctx):
+        _open(ctx)
+
+    # layout ---------------------------------------------------------------
+
+    def render(self, ctx):
+        from fiftyone_plugin import labels
+
+        panel = types.Object()
+        maps = _runs.list_maps(ctx.dataset)
+        run = _runs.choose_map(maps, ctx.panel.state.run)
+        info = _runs.run_info(ctx.dataset, run) if run else None
+        n_deleted = len(labels.list_deleted(ctx.dataset))
+        _layout.toolbar(panel, self, maps, run, info, n_deleted)
+        _layout.status(panel, ctx.panel.state.message)
+        if info is None:
+            _layout.no_map(panel, self)
+        else:
+            _render_map(ctx, panel, self, info)
+        return types.Property(panel, view=types.GridView(
+            orientation="vertical", gap=1, align_x="left"
+        ))
+
+
+def _render_map(ctx, panel, owner, info):
+    """The map, the clicked sample, the actions and the queue."""
+    summary = ctx.panel.state.summary or {}
+    _layout.notices(panel, info, summary)
+    _layout.map_plot(panel, owner, info.key, summary.get("n_points", 0))
+    queue = _edits.queue_for(ctx.dataset, info)
+    actions, pending = queue.actions, queue.pending()
+    card = _sample.load_card(
+        ctx.dataset, ctx.panel.state.current, info.label_field, pending
+    )
+    _layout.sample(panel, card, ctx.panel.state.scores)
+    _layout.controls(panel, owner, len(ctx.selected))
+    _layout.actions(panel, owner, card, len(ctx.selected))
+    _layout.queue(
+        panel, owner, _edits.queue_markdown(actions, pending, ctx.dataset),
+        len(pending), len(actions),
+    )
+
+
+def _current_run(ctx):
+    """The map the panel shows (None when the dataset has none)."""
+    return _runs.choose_map(_runs.list_maps(ctx.dataset), ctx.panel.state.run)
+
+
+def _run_queue(ctx):
+    """The :class:`RunInfo` of the shown map and its edit queue."""
+    info = _runs.run_info(ctx.dataset, _current_run(ctx))
+    return info, _edits.queue_for(ctx.dataset, info)
+
+
+def _open(ctx):
+    """Chooses the map, draws it and keeps the clicked sample if still there."""
+    run = _current_run(ctx)
+    ctx.panel.state.run = run
+    if run is None:
+        ctx.panel.data.set("map", [])
+        ctx.panel.state.set({"summary": {}, "current": None, "scores": None})
+        return
+    info = _runs.run_info(ctx.dataset, run)
+    _draw_map(ctx, info)
+    if ctx.panel.state.current:
+        _show_sample(ctx, ctx.panel.state.current, info)
+
+
+def _draw_map(ctx, info):
+    """Sends every point of the map (class traces and overlays)."""
+    data = _map.load_map(ctx.dataset, info.key, info.label_field)
+    traces = _map.base_traces(data)
+    queue = _edits.queue_for(ctx.dataset, info)
+    overlays = _overlays(ctx, info, queue, data.ids, data.xy)
+    ctx.panel.data.set("map", overlays + traces)
+    skipped = {s.get("id") for s in info.skipped}
+    ctx.panel.state.summary = {
+        "n_points": len(data.ids),
+        "n_dataset": data.n_dataset,
+        "n_classes": len(data.classes),
+        "n_not_placed": len(data.off_map - skipped),
+    }
+
+
+def _overlays(ctx, info, queue, ids, xy):
+    pending = queue.pending()
+    new_labels = [p.get("label") for p in pending.values()]
+    colors = _map.class_colors(
+        _map.dataset_classes(ctx.dataset, info.label_field), new_labels
+    )
+    size = _map.marker_size(len(ids))
+    return _map.overlay_traces(
+        ctx.dataset, ids, xy, pending, ctx.selected, colors, size
+    )
+
+
+def _show_overlays(ctx, info=None, queue=None):
+    """Replaces only the overlay traces (queue and selection highlights)."""
+    if info is None:
+        info, queue = _run_queue(ctx)
+    if not ctx.panel.state.summary:
+        return _draw_map(ctx, info)
+    ids, xy = _map.positions(ctx.dataset, info.key)
+    traces = _overlays(ctx, info, queue, ids, xy)
+    ctx.panel.data.set({f"map.{k}": t for k, t in enumerate(traces)})
+
+
+def _redraw_after_write(ctx, info):
+    """After the dataset changed: the map, the clicked sample, the App grid."""
+    _draw_map(ctx, info)
+    if ctx.panel.state.current:
+        _show_sample(ctx, ctx.panel.state.current, info)
+    ctx.ops.reload_dataset()
+
+
+def _show_sample(ctx, sample_id, info=None):
+    """Makes ``sample_id`` the clicked sample (None if it is gone)."""
+    if info is None:
+        info = _runs.run_info(ctx.dataset, _current_run(ctx))
+    present = bool(sample_id) and bool(ctx.dataset.select([sample_id]).count())
+    scores = None
+    if present and info.is_explorer_run:
+        from fiftyone_plugin import assist
+
+        # one sample's scores: a one-sample view keeps this O(1)
+        found = assist.scores(ctx.dataset.select([sample_id]), info.key)
+        scores = found.get(sample_id) if found else None
+    ctx.panel.state.set({
+        "current": sample_id if present else None, "scores": scores,
+    })
+
+
+def _queue_edit(ctx, edit):
+    """Runs ``edit(info, queue, sample_id)`` on the clicked sample."""
+    sample_id = ctx.panel.state.current
+    if not sample_id:
+        return _say(ctx, "Click a point first: this applies to the clicked sample")
+    info, queue = _run_queue(ctx)
+    try:
+        message = edit(info, queue, sample_id)
+    except ValueError as e:
+        return _say(ctx, f"nothing queued: {e}")
+    _show_overlays(ctx, info, queue)
+    _say(ctx, message)
+
+
+def _queue_selection_edit(ctx, edit):
+    """Runs ``edit(queue, ids)`` on the samples selected in the grid."""
+    ids = list(ctx.selected or [])
+    if not ids:
+        return _say(ctx, "Select samples first (lasso on the map, or the grid)")
+    info, queue = _run_queue(ctx)
+    try:
+        message = edit(queue, ids)
+    except ValueError as e:
+        return _say(ctx, f"nothing queued: {e}")
+    _show_overlays(ctx, info, queue)
+    _say(ctx, message)
+
+
+def _typed_label(ctx):
+    """The label typed in the panel's label box (sent with the call)."""
+    return (ctx.params.get("label") or "").strip()
+
+
+def _say(ctx, message):
+    """Shows what the last action did, in the panel."""
+    ctx.panel.state.message = message
