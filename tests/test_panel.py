@@ -610,3 +610,21 @@ def test_a_plain_map_is_colored_by_a_classification_field(images):
     assert "colored by **data\\_explorer\\_label**" in driver.text("notices")
     driver.call("set_label", label="new")
     assert "1 sample with pending changes" in driver.queue_text()
+
+
+def test_twelve_thousand_points_are_all_drawn(dataset):
+    """Robustness case 5: no silent subsampling at 12,000 points."""
+    import fiftyone as fo
+    import fiftyone.brain as fob
+
+    n = 12_000
+    dataset.add_samples([fo.Sample(filepath=f"/data/{i}.png") for i in range(n)])
+    points = np.random.default_rng(0).normal(size=(n, 2))
+    fob.compute_visualization(dataset, points=points, brain_key="big")
+    driver = _opened(dataset)
+
+    base = driver.traces()[N_OVERLAYS:]
+    assert sum(len(t["ids"]) for t in base) == n
+    assert f"{n:,} points drawn" in driver.text("notices") or (
+        f"{n} points drawn" in driver.text("notices")
+    )
