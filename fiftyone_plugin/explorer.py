@@ -473,7 +473,7 @@ def _record(
             "n_unique": result.n_unique,
         },
         "n_samples": n_samples,
-        "n_mapped": n_samples - len(skipped),
+        "n_mapped": len(result.points),
         "skipped": skipped,
         "notes": _summarise_notes(notes),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
