@@ -276,7 +276,10 @@ def iter_compute_data_explorer(
 
 
 def clear_data_explorer(dataset, brain_key=DEFAULT_BRAIN_KEY):
-    """Removes a run: its brain run, its record and its vector field.
+    """Removes a run: its brain run, its record and the fields it wrote.
+
+    The fields are the run's vector field (not a user's own field in
+    ``field`` mode) and the score fields of ``find_label_issues``.
 
     Raises:
         ExplorerError: if the dataset has no such run
@@ -286,13 +289,15 @@ def clear_data_explorer(dataset, brain_key=DEFAULT_BRAIN_KEY):
             f"dataset {dataset.name!r} has no data explorer run {brain_key!r}; "
             f"its runs are {list_explorer_runs(dataset)}"
         )
+    own = get_run_record(dataset, brain_key)["mode"] != "field"
     if brain_key in dataset.list_brain_runs():
         dataset.delete_brain_run(brain_key)
     if brain_key in dataset.list_runs():
         dataset.delete_run(brain_key)
-    field = f"{brain_key}_vector"
-    if dataset.has_sample_field(field):
-        dataset.delete_sample_field(field)
+    suffixes = (["vector"] if own else []) + ["mislabel", "outlier", "duplicate"]
+    for field in (f"{brain_key}_{suffix}" for suffix in suffixes):
+        if dataset.has_sample_field(field):
+            dataset.delete_sample_field(field)
     _clear_pending(dataset, brain_key)
 
 

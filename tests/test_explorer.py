@@ -221,3 +221,14 @@ def test_delegated_run_produces_the_brain_run(tones):
     tones.reload()
     assert "queued" in tones.list_brain_runs()
     assert fde.get_run_record(tones, "queued")["n_mapped"] == 24
+
+
+def test_clear_keeps_the_users_own_vector_field(dataset, rng):
+    dataset.add_samples([fo.Sample(filepath=f"/data/{i}.png") for i in range(20)])
+    dataset.set_values("m_vector", list(rng.normal(size=(20, 4))))
+    fde.compute_data_explorer(
+        dataset, mode="field", vectors_field="m_vector", brain_key="m", method="pca"
+    )
+    fde.clear_data_explorer(dataset, "m")
+    assert dataset.has_sample_field("m_vector")
+    assert dataset.list_brain_runs() == []

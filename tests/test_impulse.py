@@ -199,8 +199,8 @@ def test_tflite_int8(keras_files, motion, kind):
     # int8 network (measured: mean 0.39, max 3.64 steps of `scale`).
     err = np.abs(vectors - ref["d2"]) / scale
     logger.info("%s: scale %.4g, vs interpreter %.3g, vs float Keras mean %.2f "
-                "max %.2f steps", kind, scale, np.max(np.abs(vectors - own)), err.mean(),
-                err.max())
+                "max %.2f steps", kind, scale, np.max(np.abs(vectors - own)),
+                err.mean(), err.max())
     assert err.mean() <= 1.0 and err.max() <= 6.0, (err.mean(), err.max())
     assert vectors.std() > 0.1
 
