@@ -4,10 +4,10 @@ PY := $(VENV)/bin/python
 DEMO_DIR := $(CURDIR)/demo-output
 APP_PORT ?= 5151
 
-# The demo and `make app` use their own FiftyOne database under demo-output/,
-# never the user's, and see this checkout as their only plugin.
-DEMO_ENV := FIFTYONE_DATABASE_DIR=$(DEMO_DIR)/fiftyone-db \
-	FIFTYONE_DEFAULT_DATASET_DIR=$(DEMO_DIR)/datasets \
+# The demo and `make app` start their own database server on 127.0.0.1 with
+# its data in demo-output/fiftyone-db (fiftyone_plugin/private_db.py), never
+# joining the user's, and see this checkout as their only plugin.
+DEMO_ENV := FIFTYONE_DEFAULT_DATASET_DIR=$(DEMO_DIR)/datasets \
 	FIFTYONE_PLUGINS_DIR=$(DEMO_DIR)/plugins \
 	FIFTYONE_DO_NOT_TRACK=true FIFTYONE_DATABASE_VALIDATION=false \
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2}

@@ -59,6 +59,9 @@ def parse_args(argv=None):
                    help="largest N for which the alternatives run")
     p.add_argument("--max-wide", type=int, default=50_000,
                    help="largest N for the 1,280-d data")
+    p.add_argument("--max-sklearn", type=int,
+                   help="largest N for scikit-learn (default: --max-alt); above "
+                        "it the row is extrapolated like the others")
     p.add_argument("--no-fob", action="store_true", help="skip FiftyOne Brain")
     p.add_argument("--no-real", action="store_true", help="skip the digits data")
     return p.parse_args(argv)
@@ -151,9 +154,10 @@ class FobRunner:
     """FiftyOne Brain's t-SNE on a real dataset in a private temp database."""
 
     def __init__(self):
+        from fiftyone_plugin.private_db import PrivateDatabase
+
         self.tmp = tempfile.mkdtemp(prefix="bench-map-fo-")
         os.environ.update(
-            FIFTYONE_DATABASE_DIR=os.path.join(self.tmp, "db"),
             FIFTYONE_DEFAULT_DATASET_DIR=os.path.join(self.tmp, "datasets"),
             FIFTYONE_CONFIG_PATH=os.path.join(self.tmp, "config.json"),
             FIFTYONE_APP_CONFIG_PATH=os.path.join(self.tmp, "app_config.json"),
@@ -161,22 +165,17 @@ class FobRunner:
             FIFTYONE_DO_NOT_TRACK="true",
             FIFTYONE_DATABASE_VALIDATION="false",
         )
+        # our own mongod: FiftyOne would otherwise join any database service
+        # already running for this user (an open App), whatever its folder
+        self.database = PrivateDatabase(os.path.join(self.tmp, "db")).start()
         # Registered before fiftyone loads, so it runs after fiftyone's own
-        # exit handlers have asked the database in that folder to stop.
+        # exit handlers, which still use the database.
         atexit.register(self.cleanup)
         self.dataset = None
 
     def cleanup(self):
-        """Waits for our own mongod (a child of this process) to stop, then
-        removes the temp folder."""
-        import psutil
-
-        for child in psutil.Process().children(recursive=True):
-            try:
-                if self.tmp in " ".join(child.cmdline()):
-                    child.wait(timeout=20)
-            except (psutil.Error, OSError):
-                pass
+        """Stops our own mongod, then removes the temp folder."""
+        self.database.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def prepare(self, x):
@@ -290,7 +289,8 @@ def _run_job(job, args, results, fob):
         if alt == "fob" and fob is None:
             row[alt] = "not run (--no-fob)"
             continue
-        if n > args.max_alt:
+        limit = args.max_sklearn if alt == "sklearn" and args.max_sklearn else args.max_alt
+        if n > limit:
             row[alt] = extrapolate(results, name, alt, n)
             C.log(f"  {LABELS[alt]}: {row[alt]}")
             continue

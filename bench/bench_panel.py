@@ -27,8 +27,6 @@ import json
 import os
 import pathlib
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +38,8 @@ sys.path.insert(0, str(REPO / "tests" / "browser"))
 sys.path.insert(0, str(REPO))
 
 import _common as C
+
+from fiftyone_plugin.private_db import PrivateDatabase
 
 PANEL_URI = "@data-explorer/data-explorer/data_explorer"
 POOL = 64
@@ -59,15 +59,15 @@ def main(argv=None):
     C.set_threads(args.threads)
     sizes = args.sizes or ([1_000, 10_000] if args.quick else [10_000, 100_000])
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench-panel-"))
-    mongod = _isolate(work)
+    database = _isolate(work)
     try:
         rows = [_measure(n, work) for n in sizes]
     finally:
-        _stop(mongod)
+        database.stop()
         shutil.rmtree(work, ignore_errors=True)
     C.print_table(
         ["points", "on_load (Python) s", "traces MB", "open -> plot s",
-         "click -> preview s", "box select s (points)", "App RSS MB"],
+         "click -> preview s", "of which App answer s", "box select s (points)", "App RSS MB"],
         rows, title="Data Explorer panel (headless Chromium, this machine)",
     )
     return 0
@@ -77,7 +77,6 @@ def _isolate(work):
     """Own database (a private mongod), config and plugins folder for this run."""
     (work / "plugins").mkdir()
     (work / "plugins" / "data-explorer").symlink_to(REPO)
-    (work / "db").mkdir()
     os.environ.update(
         FIFTYONE_DEFAULT_DATASET_DIR=str(work / "datasets"),
         FIFTYONE_PLUGINS_DIR=str(work / "plugins"),
@@ -86,18 +85,9 @@ def _isolate(work):
         FIFTYONE_DO_NOT_TRACK="true",
         FIFTYONE_DATABASE_VALIDATION="false",
     )
-    port = _free_port()
-    process = subprocess.Popen(
-        [_mongod_path(), "--dbpath", str(work / "db"),
-         "--port", str(port), "--bind_ip", "127.0.0.1",
-         "--logpath", str(work / "mongod.log")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
     # a FiftyOne process would otherwise attach to any database service
     # already running on the machine, whatever its database folder
-    os.environ["FIFTYONE_DATABASE_URI"] = f"mongodb://127.0.0.1:{port}"
-    _wait_port(port)
-    return process
+    return PrivateDatabase(work / "db").start()
 
 
 def _measure(n, work):
@@ -181,16 +171,17 @@ def _browser_figures(dataset, n, work):
             ui = harness.PanelUI(page, server.url)
             open_s = ui.open(dataset.name, n, timeout=STEP_TIMEOUT_S * 1000)
             C.log(f"{n} points: open -> plot {open_s:.1f} s")
-            click_s = C.median([
-                _click_to_preview(ui, dataset, i) for i in _outermost(dataset)
-            ])
-            C.log(f"{n} points: click -> preview {click_s:.2f} s")
+            clicks = [_click_to_preview(ui, dataset, i) for i in _outermost(dataset)]
+            click_s = C.median([total for total, _ in clicks])
+            server_s = C.median([server for _, server in clicks])
+            C.log(f"{n} points: click -> preview {click_s:.2f} s "
+                  f"(App's answer {server_s:.2f} s)")
             select = _box_select(ui)
             rss = server.rss_mb()
             context.close()
     finally:
         server.stop()
-    return [open_s, click_s, select, rss]
+    return [open_s, click_s, server_s, select, rss]
 
 
 def _outermost(dataset):
@@ -201,11 +192,30 @@ def _outermost(dataset):
 
 
 def _click_to_preview(ui, dataset, sample_id):
+    """Seconds from the click (the point already hovered) to the image shown.
+
+    Returns:
+        (total, server): ``server`` is the App's answer to the click (from
+        sending the panel's ``on_click`` call to the end of its response);
+        the rest is the browser drawing the new panel
+    """
     name = os.path.basename(dataset[sample_id].filepath)
-    start = time.perf_counter()
-    ui.click_point(sample_id, shows=f"{name} (")
-    ui.wait_image(name, timeout=STEP_TIMEOUT_S * 1000)
-    return time.perf_counter() - start
+    calls = []
+
+    def finished(request):
+        if "on_click" in (request.post_data or ""):
+            calls.append(request.timing)
+
+    ui.page.on("requestfinished", finished)
+    try:
+        start = time.perf_counter()
+        ui.click_point(sample_id, shows=f"{name} (")
+        ui.wait_image(name, timeout=STEP_TIMEOUT_S * 1000)
+        total = time.perf_counter() - start - ui.last_hover_s
+    finally:
+        ui.page.remove_listener("requestfinished", finished)
+    server = calls[-1]["responseEnd"] / 1000 if calls else float("nan")
+    return total, server
 
 
 def _box_select(ui):
@@ -224,39 +234,6 @@ def _box_select(ui):
     text = ui.text()
     count = text.split(" samples selected on the map")[0].rsplit(maxsplit=1)[-1]
     return f"{seconds:.1f} ({count})"
-
-
-def _mongod_path():
-    """FiftyOne's mongod, found without importing fiftyone (its config would load)."""
-    import importlib.util
-
-    package = pathlib.Path(importlib.util.find_spec("fiftyone").origin).parent
-    return str(package / "db" / "bin" / "mongod")
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_port(port, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.5)
-    raise RuntimeError(f"mongod did not listen on port {port} within {timeout} s")
-
-
-def _stop(process):
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ SCRIPTS = (
     ("blocks", "bench_blocks.py", "block features per second vs plain numpy/scipy"),
     ("pretrained", "bench_pretrained.py", "images/s and clips/s vs the FLOP floor"),
     ("labeling", "bench_labeling.py", "neighbour index and proposal latency"),
+    ("placing", "bench_placing.py", "new samples placed into a map vs recomputing it"),
     ("panel", "bench_panel.py", "panel open and click-to-preview"),
 )
 

@@ -18,16 +18,20 @@ stays in ``true_label``), one PNG per map is written, and a table with the
 map's 10-NN label accuracy on the labeled points is printed.
 
 Run with ``python -m fiftyone_plugin.demo --out demo-output``; ``--app-only``
-just opens the App on the demo datasets.
+just opens the App on the demo datasets. Both use their own database server
+on 127.0.0.1 with its data in ``<out>/fiftyone-db``, never the user's.
 """
 
 import argparse
+import atexit
 import logging
 import pathlib
 import sys
 import time
 
 import numpy as np
+
+from .private_db import PrivateDatabase
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +75,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     out = pathlib.Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    _start_database(out / "fiftyone-db")
 
     if not args.app_only:
         rows = []
@@ -85,6 +90,27 @@ def main(argv=None):
     )
     if args.app_only:
         _serve_app(args.app_port)
+
+
+def _start_database(folder):
+    """Our own database server on ``folder``, up until this process exits.
+
+    Without it FiftyOne would join any database service of the user's that
+    is already running (an open App), whatever FIFTYONE_DATABASE_DIR says.
+    It is stopped at exit, also after an error or Ctrl-C, and after FiftyOne's
+    own exit handlers (registered later, so run earlier), which still use it.
+
+    Args:
+        folder: the database folder, reused between runs
+
+    Returns:
+        the running :class:`PrivateDatabase`
+    """
+    if "fiftyone" in sys.modules:
+        raise RuntimeError("the demo's database must start before fiftyone loads")
+    database = PrivateDatabase(folder).start()
+    atexit.register(database.stop)
+    return database
 
 
 def build_and_map(name, out, seed=0):
@@ -297,7 +323,11 @@ def _serve_app(port):
         f"App at http://127.0.0.1:{port} (datasets: {', '.join(names)}); "
         "Ctrl-C stops it"
     )
-    session.wait(-1)
+    try:
+        session.wait(-1)
+    finally:
+        # the App server stops first, while it still reaches the database
+        session.close()
 
 
 def _parse_args(argv):

@@ -12,6 +12,10 @@ and listed (in the log, in the returned :class:`ExplorerRun` and in the run
 record); the run fails only when nothing can be mapped. The brain run is
 registered last, so an interrupted run leaves no half-written run behind;
 vectors already stored by it are reused when the same run is started again.
+
+The record also keeps the settings that rebuild the run's extractor, so
+samples added later can be placed into the map without recomputing it
+(:mod:`fiftyone_plugin.placing`).
 """
 
 import collections
@@ -29,7 +33,11 @@ logger = logging.getLogger(__name__)
 
 MODES = ("dsp", "pretrained", "impulse", "field")
 DEFAULT_BRAIN_KEY = "data_explorer"
-RECORD_VERSION = 1
+#: 2: the record holds ``settings``, what rebuilds the run's extractor (for
+#: placing new samples); 1 did not.
+RECORD_VERSION = 2
+#: Vectors wider than this are PCA-reduced before the map (recorded).
+PCA_COMPONENTS = 50
 _PENDING_KEY = "data_explorer_pending"
 _CHUNK = 256
 # Features of these blocks mix units (RMS, skewness, log power, ...), so
@@ -232,6 +240,7 @@ def iter_compute_data_explorer(
             method=method,
             seed=seed,
             perplexity=perplexity,
+            pca_components=PCA_COMPONENTS,
             standardize=standardize,
             threads=threads,
         )
@@ -239,6 +248,19 @@ def iter_compute_data_explorer(
         raise ExplorerError(_no_map_message(e, len(samples), skipped)) from e
 
     yield 0.95, "registering the brain run"
+    settings = _settings(
+        extractor,
+        block=block,
+        block_params=block_params,
+        fs=fs,
+        window_ms=window_ms,
+        axes=axes,
+        network=network,
+        weights=weights,
+        model_path=model_path,
+        layer=layer,
+        vectors_field=vectors_field,
+    )
     record = _record(
         mode,
         extractor,
@@ -251,6 +273,7 @@ def iter_compute_data_explorer(
         skipped,
         notes,
         standardize,
+        settings,
     )
     _register(dataset, view, brain_key, result.points, record, overwrite)
     _clear_pending(dataset, brain_key)
@@ -275,21 +298,40 @@ def iter_compute_data_explorer(
     yield run
 
 
-def clear_data_explorer(dataset, brain_key=DEFAULT_BRAIN_KEY):
-    """Removes a run: its brain run, its record and the fields it wrote.
+def clear_data_explorer(dataset, brain_key=DEFAULT_BRAIN_KEY, discard_edits=False):
+    """Removes a run: its brain run, its record, the fields it wrote, its queue.
 
     The fields are the run's vector field (not a user's own field in
-    ``field`` mode) and the score fields of ``find_label_issues``.
+    ``field`` mode) and the score fields of ``find_label_issues``. The
+    map's edit queue (``fiftyone_plugin.edits.EditQueue``) goes with it, so
+    a run that still has unsaved edits is only cleared with
+    ``discard_edits=True``.
+
+    Args:
+        dataset: the dataset
+        brain_key ("data_explorer"): the run's key
+        discard_edits (False): also drop the map's queued, unsaved edits
 
     Raises:
-        ExplorerError: if the dataset has no such run
+        ExplorerError: if the dataset has no such run, or the run's map has
+            queued edits and ``discard_edits`` is False
     """
     if brain_key not in list_explorer_runs(dataset):
         raise ExplorerError(
             f"dataset {dataset.name!r} has no data explorer run {brain_key!r}; "
             f"its runs are {list_explorer_runs(dataset)}"
         )
-    own = get_run_record(dataset, brain_key)["mode"] != "field"
+    record = get_run_record(dataset, brain_key)
+    queue = _edit_queue(dataset, brain_key, record)
+    n_pending = queue.count() if queue is not None else 0
+    if n_pending and not discard_edits:
+        raise ExplorerError(
+            f"map {brain_key!r} has unsaved edits for {n_pending} samples; "
+            "save them (Save labels in the panel, or "
+            f"EditQueue.for_run(dataset, {brain_key!r}).save()) or discard "
+            "them first, or clear with discard_edits=True"
+        )
+    own = record["mode"] != "field"
     if brain_key in dataset.list_brain_runs():
         dataset.delete_brain_run(brain_key)
     if brain_key in dataset.list_runs():
@@ -299,6 +341,20 @@ def clear_data_explorer(dataset, brain_key=DEFAULT_BRAIN_KEY):
         if dataset.has_sample_field(field):
             dataset.delete_sample_field(field)
     _clear_pending(dataset, brain_key)
+    if queue is not None:
+        queue.discard()
+
+
+def _edit_queue(dataset, brain_key, record):
+    """The map's edit queue, or None if its label field cannot hold one."""
+    from .edits import EditQueue
+
+    try:
+        return EditQueue.for_run(
+            dataset, brain_key, record.get("label_field") or "ground_truth"
+        )
+    except ValueError:
+        return None  # the label field now holds other labels: no queue
 
 
 def list_explorer_runs(dataset):
@@ -438,6 +494,30 @@ def _clear_pending(dataset, key):
         dataset.save()
 
 
+def _settings(extractor, **given):
+    """The extractor's settings as :func:`features.make_extractor` takes them.
+
+    The arguments of the call, with the sampling frequency, window and axes
+    the extractor actually used (the call may have left them to be found
+    from the data) and the network actually loaded, so that
+    ``make_extractor(samples, mode, **settings)`` (less ``vectors_field``)
+    rebuilds the same extractor later without sizing it from the data again.
+    """
+    config = extractor.config()
+    settings = dict(given)
+    for name in ("fs", "window_ms", "axes"):
+        if name in config:
+            settings[name] = config[name]
+    embedder = getattr(extractor, "embedder", None)
+    if embedder is not None:
+        settings["network"] = embedder.name
+    if settings["block_params"] is not None:
+        settings["block_params"] = dict(settings["block_params"])
+    if settings["axes"] is not None:
+        settings["axes"] = list(settings["axes"])
+    return settings
+
+
 def _signature(mode, extractor_config):
     text = json.dumps({"mode": mode, **extractor_config}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -455,6 +535,7 @@ def _record(
     skipped,
     notes,
     standardize,
+    settings,
 ):
     import fiftyone_plugin
 
@@ -463,6 +544,7 @@ def _record(
         "plugin_version": fiftyone_plugin.__version__,
         "mode": mode,
         "label_field": label_field,
+        "settings": settings,
         "vectors": {
             "field": vector_field,
             "source": extractor.describe(),
@@ -474,6 +556,7 @@ def _record(
             "implementation": result.implementation,
             "params": result.params,
             "standardize": standardize,
+            "pca_components": PCA_COMPONENTS,
             "adjustments": result.adjustments,
             "n_unique": result.n_unique,
         },

@@ -1,12 +1,18 @@
 """The plugin's operators, one module per family."""
 
-from .explorer import ClearDataExplorer, ComputeDataExplorer, TrainImpulse
 from .assist import FindLabelIssues, PropagateLabels
+from .explorer import (
+    ClearDataExplorer,
+    ComputeDataExplorer,
+    PlaceNewSamples,
+    TrainImpulse,
+)
 from .importing import ImportSamples
 from .labels import ClearAllLabels, DeleteSamples, RestoreDeleted, SetLabels
 
 OPERATORS = (
     ComputeDataExplorer,
+    PlaceNewSamples,
     ClearDataExplorer,
     ImportSamples,
     TrainImpulse,

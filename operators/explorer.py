@@ -1,4 +1,8 @@
-"""Operators that make and remove maps: compute_data_explorer, clear_data_explorer."""
+"""Operators that make, extend and remove maps.
+
+compute_data_explorer, place_new_samples, clear_data_explorer, and
+train_impulse (the model for impulse mode).
+"""
 
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
@@ -97,6 +101,60 @@ def _compute_form(ctx):
     return inputs
 
 
+class PlaceNewSamples(foo.Operator):
+    @property
+    def config(self):
+        return foo.OperatorConfig(
+            name="place_new_samples",
+            label="Data Explorer: place new samples",
+            description="Puts the samples added after a map was made into it, "
+            "without recomputing it",
+            dynamic=True,
+            execute_as_generator=True,
+            allow_immediate_execution=True,
+            allow_delegated_execution=True,
+            icon="add_location",
+        )
+
+    def resolve_input(self, ctx):
+        inputs = types.Object()
+        inputs.view_target(ctx, action_description="Place")
+        if _forms.existing_run_input(ctx, inputs) is not None:
+            inputs.int(
+                "k",
+                default=10,
+                min=1,
+                label="Neighbours",
+                description="Each new point goes to the median position of "
+                "its k nearest mapped samples (in the map's vector space)",
+            )
+        return types.Property(
+            inputs, view=types.View(label="Data Explorer: place new samples")
+        )
+
+    def execute(self, ctx):
+        from fiftyone_plugin.explorer import DEFAULT_BRAIN_KEY
+        from fiftyone_plugin.placing import place_new_samples
+
+        result = yield from _forms.run_with_progress(
+            ctx,
+            place_new_samples,
+            ctx.target_view(),
+            brain_key=ctx.params.get("brain_key", DEFAULT_BRAIN_KEY),
+            k=int(ctx.params.get("k", 10)),
+        )
+        message = f"{result.brain_key}: {result.n_placed} new samples placed"
+        if not result.n_placed and not result.skipped:
+            message = f"{result.brain_key}: no new samples to place"
+        if result.skipped:
+            message += f", {len(result.skipped)} skipped"
+        yield ctx.ops.notify(
+            message, variant="warning" if result.skipped else "success"
+        )
+        if result.n_placed:
+            yield ctx.ops.reload_dataset()
+
+
 class ClearDataExplorer(foo.Operator):
     @property
     def config(self):
@@ -110,16 +168,37 @@ class ClearDataExplorer(foo.Operator):
 
     def resolve_input(self, ctx):
         inputs = types.Object()
-        _forms.existing_run_input(ctx, inputs)
+        key = _forms.existing_run_input(ctx, inputs)
+        n_pending = _pending_edits(ctx.dataset, key) if key else 0
+        if n_pending:
+            inputs.view("unsaved", types.Warning(
+                label=f"{n_pending} samples have unsaved edits on this map",
+                description="Save them in the panel first, or tick the box "
+                "to discard them with the map; unticked, nothing is cleared",
+            ))
+            inputs.bool(
+                "discard_edits", default=False,
+                label=f"Discard the {n_pending} unsaved edits",
+            )
         return types.Property(inputs, view=types.View(label="Clear data explorer"))
 
     def execute(self, ctx):
         import fiftyone_plugin.explorer as fde
 
         key = ctx.params["brain_key"]
-        fde.clear_data_explorer(ctx.dataset, key)
+        fde.clear_data_explorer(
+            ctx.dataset, key, discard_edits=bool(ctx.params.get("discard_edits"))
+        )
         ctx.ops.reload_dataset()
         return {"cleared": key}
+
+
+def _pending_edits(dataset, key):
+    """How many samples have unsaved edits on map ``key``."""
+    import fiftyone_plugin.explorer as fde
+
+    queue = fde._edit_queue(dataset, key, fde.get_run_record(dataset, key))
+    return queue.count() if queue is not None else 0
 
 
 class TrainImpulse(foo.Operator):

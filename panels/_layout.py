@@ -31,6 +31,8 @@ def toolbar(panel, owner, maps, run, info, n_deleted):
     menu.btn("compute", label="Compute map", icon="add_chart",
              on_click=owner.compute)
     if info is not None and info.is_explorer_run:
+        menu.btn("place", label="Place new samples", icon="add_location",
+                 on_click=owner.place_new)
         menu.btn("clear_run", label="Clear data explorer", icon="delete",
                  on_click=owner.clear_run)
     menu.btn("clear_labels", label="Clear all labels", icon="label_off",
@@ -78,6 +80,9 @@ def notices(panel, info, summary):
     if n_new:
         lines.append(
             f"{n_new} samples of the dataset are not on this map (added after "
+            "it was made): **Place new samples** in the menu puts them in"
+            if info.is_explorer_run else
+            f"{n_new} samples of the dataset are not on this map (added after "
             "it was made); compute the map again to place them"
         )
     n_classes = summary.get("n_classes", 0)
@@ -95,11 +100,11 @@ def notices(panel, info, summary):
     panel.md("\n\n".join(lines), name="notices")
 
 
-def map_plot(panel, owner, key, n_points):
+def map_plot(panel, owner, key, n_points, revision):
     """The scatter plot; its traces are in the panel data under ``map``."""
     panel.plot(
         "map",
-        layout=_map.layout(key, n_points),
+        layout=_map.layout(key, n_points, revision),
         config={"scrollZoom": True, "displaylogo": False, "responsive": True},
         on_click=owner.on_click,
         on_selected=owner.on_select,

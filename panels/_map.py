@@ -168,9 +168,16 @@ def trace_name(label, n):
     return f"{label} ({n})"
 
 
-def layout(key, n_points):
-    """The plot layout; ``uirevision`` keeps zoom and pan across updates."""
+def layout(key, n_points, revision=None):
+    """The plot layout.
+
+    ``uirevision`` keeps zoom and pan across updates. ``datarevision``
+    (changed with every change of the traces) tells Plotly that arrays of
+    the same content but a new identity (the App hands over copies of the
+    traces on every re-render) hold no new data.
+    """
     return {
+        "datarevision": revision,
         "height": 520,
         "showlegend": True,
         "legend": {"itemsizing": "constant", "title": {"text": "label"}},

@@ -4,8 +4,10 @@ Lifecycle methods and button callbacks are thin: each reads the panel state,
 calls one helper and lets ``render`` lay out the result. What travels where:
 
 - ``ctx.panel.state`` (sent back by the App with every request) holds only
-  small things: the chosen map, the clicked sample id and its scores, a few
-  counts and the last message; the panel has no App inputs (they would copy
+  small things: the chosen map, the clicked sample id, a few counts and the
+  last message. Events can overlap (a late ``on_load`` may answer after a
+  click), so only a click, a change of map or the clicked sample's removal
+  write the clicked id: a late answer never takes the click back; the panel has no App inputs (they would copy
   the plot data into the state): the typed label comes with each call from
   the panel's own component (``dist/index.umd.js``);
 - ``ctx.panel.data`` (write-only) holds the plot traces; the three overlay
@@ -16,6 +18,8 @@ calls one helper and lets ``render`` lay out the result. What travels where:
 - the selection is the App's grid selection (``ctx.selected``).
 """
 
+import uuid
+
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
@@ -24,6 +28,7 @@ from . import _edits, _layout, _map, _runs, _sample
 PLUGIN = "@data-explorer/data-explorer"
 COMPUTE_URI = f"{PLUGIN}/compute_data_explorer"
 CLEAR_RUN_URI = f"{PLUGIN}/clear_data_explorer"
+PLACE_URI = f"{PLUGIN}/place_new_samples"
 CLEAR_LABELS_URI = f"{PLUGIN}/clear_all_labels"
 
 
@@ -59,8 +64,7 @@ class DataExplorerPanel(foo.Panel):
 
     def on_change_run(self, ctx):
         ctx.panel.state.set({
-            "run": ctx.params.get("value"), "current": None, "scores": None,
-            "message": None,
+            "run": ctx.params.get("value"), "current": None, "message": None,
         })
         _open(ctx)
 
@@ -145,6 +149,10 @@ class DataExplorerPanel(foo.Panel):
     def compute(self, ctx):
         ctx.prompt(COMPUTE_URI, on_success=self.on_maps_changed)
 
+    def place_new(self, ctx):
+        ctx.prompt(PLACE_URI, params={"brain_key": _current_run(ctx)},
+                   on_success=self.on_maps_changed)
+
     def clear_run(self, ctx):
         ctx.prompt(CLEAR_RUN_URI, params={"brain_key": _current_run(ctx)},
                    on_success=self.on_maps_changed)
@@ -186,13 +194,16 @@ def _render_map(ctx, panel, owner, info):
     """The map, the clicked sample, the actions and the queue."""
     summary = ctx.panel.state.summary or {}
     _layout.notices(panel, info, summary)
-    _layout.map_plot(panel, owner, info.key, summary.get("n_points", 0))
+    _layout.map_plot(
+        panel, owner, info.key, summary.get("n_points", 0),
+        ctx.panel.state.map_revision,
+    )
     queue = _edits.queue_for(ctx.dataset, info)
     actions, pending = queue.actions, queue.pending()
     card = _sample.load_card(
         ctx.dataset, ctx.panel.state.current, info.label_field, pending
     )
-    _layout.sample(panel, card, ctx.panel.state.scores)
+    _layout.sample(panel, card, _scores(ctx, info, card))
     _layout.controls(panel, owner, len(ctx.selected))
     _layout.actions(panel, owner, card, len(ctx.selected))
     _layout.queue(
@@ -218,12 +229,10 @@ def _open(ctx):
     ctx.panel.state.run = run
     if run is None:
         ctx.panel.data.set("map", [])
-        ctx.panel.state.set({"summary": {}, "current": None, "scores": None})
+        ctx.panel.state.set({"summary": {}, "current": None})
         return
-    info = _runs.run_info(ctx.dataset, run)
-    _draw_map(ctx, info)
-    if ctx.panel.state.current:
-        _show_sample(ctx, ctx.panel.state.current, info)
+    _draw_map(ctx, _runs.run_info(ctx.dataset, run))
+    _forget_sample_if_gone(ctx)
 
 
 def _draw_map(ctx, info):
@@ -233,6 +242,7 @@ def _draw_map(ctx, info):
     queue = _edits.queue_for(ctx.dataset, info)
     overlays = _overlays(ctx, info, queue, data.ids, data.xy)
     ctx.panel.data.set("map", overlays + traces)
+    _new_map_revision(ctx)
     skipped = {s.get("id") for s in info.skipped}
     ctx.panel.state.summary = {
         "n_points": len(data.ids),
@@ -263,31 +273,46 @@ def _show_overlays(ctx, info=None, queue=None):
     ids, xy = _map.positions(ctx.dataset, info.key)
     traces = _overlays(ctx, info, queue, ids, xy)
     ctx.panel.data.set({f"map.{k}": t for k, t in enumerate(traces)})
+    _new_map_revision(ctx)
+
+
+def _new_map_revision(ctx):
+    """Tells the plot that its traces changed (see ``_map.layout``).
+
+    A fresh token, not a counter: overlapping events cannot reuse a value.
+    """
+    ctx.panel.state.map_revision = uuid.uuid4().hex[:12]
 
 
 def _redraw_after_write(ctx, info):
     """After the dataset changed: the map, the clicked sample, the App grid."""
     _draw_map(ctx, info)
-    if ctx.panel.state.current:
-        _show_sample(ctx, ctx.panel.state.current, info)
+    _forget_sample_if_gone(ctx)
     ctx.ops.reload_dataset()
 
 
-def _show_sample(ctx, sample_id, info=None):
-    """Makes ``sample_id`` the clicked sample (None if it is gone)."""
-    if info is None:
-        info = _runs.run_info(ctx.dataset, _current_run(ctx))
+def _show_sample(ctx, sample_id):
+    """Makes ``sample_id`` the clicked sample (None if it is not there)."""
     present = bool(sample_id) and bool(ctx.dataset.select([sample_id]).count())
-    scores = None
-    if present and info.is_explorer_run:
-        from fiftyone_plugin import assist
+    ctx.panel.state.current = sample_id if present else None
 
-        # one sample's scores: a one-sample view keeps this O(1)
-        found = assist.scores(ctx.dataset.select([sample_id]), info.key)
-        scores = found.get(sample_id) if found else None
-    ctx.panel.state.set({
-        "current": sample_id if present else None, "scores": scores,
-    })
+
+def _forget_sample_if_gone(ctx):
+    """Clears the clicked sample if it left the dataset; else leaves it be."""
+    current = ctx.panel.state.current
+    if current and not ctx.dataset.select([current]).count():
+        ctx.panel.state.current = None
+
+
+def _scores(ctx, info, card):
+    """The clicked sample's quality scores (None: not computed for this map)."""
+    if card is None or not info.is_explorer_run:
+        return None
+    from fiftyone_plugin import assist
+
+    # one sample's scores: a one-sample view keeps this O(1)
+    found = assist.scores(ctx.dataset.select([card.id]), info.key)
+    return found.get(card.id) if found else None
 
 
 def _queue_edit(ctx, edit):

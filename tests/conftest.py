@@ -6,16 +6,14 @@ FiftyOne is a temporary folder holding one link to this checkout.
 """
 
 import atexit
-import importlib.util
 import os
 import pathlib
 import shutil
-import socket
-import subprocess
 import tempfile
-import time
 
 import pytest
+
+from fiftyone_plugin.private_db import PrivateDatabase
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DATA = pathlib.Path(__file__).resolve().parent / "data"
@@ -39,52 +37,18 @@ os.environ.update(
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 
-def _start_private_mongod(folder):
-    """Our own mongod on 127.0.0.1, reached through FIFTYONE_DATABASE_URI.
-
-    Without a URI, every FiftyOne process joins any FiftyOne database service
-    already running for this user, whatever its FIFTYONE_DATABASE_DIR, so a
-    session could write into (and delete) another session's database.
-    Subprocesses of the tests inherit the URI and share this database.
-    """
-    package = pathlib.Path(importlib.util.find_spec("fiftyone").origin).parent
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    folder.mkdir()
-    process = subprocess.Popen(
-        [str(package / "db" / "bin" / "mongod"), "--dbpath", str(folder),
-         "--port", str(port), "--bind_ip", "127.0.0.1",
-         "--logpath", str(folder / "mongod.log")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        if process.poll() is not None:
-            raise RuntimeError(f"mongod exited; see {folder / 'mongod.log'}")
-        time.sleep(0.2)
-    os.environ["FIFTYONE_DATABASE_URI"] = f"mongodb://127.0.0.1:{port}"
-    return process
-
-
-def _stop(process):
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
-_MONGOD = _start_private_mongod(_SESSION_DIR / "db")
+# Our own mongod on 127.0.0.1, reached through FIFTYONE_DATABASE_URI. Without
+# a URI, every FiftyOne process joins any FiftyOne database service already
+# running for this user, whatever its FIFTYONE_DATABASE_DIR, so a session
+# could write into (and delete) another session's database. Subprocesses of
+# the tests inherit the URI and share this database.
+_DATABASE = PrivateDatabase(_SESSION_DIR / "db").start()
 
 # Registered before fiftyone is imported, so they run after fiftyone's own
 # exit handlers (atexit runs last-registered first): stop our database, then
 # remove the session folder.
 atexit.register(shutil.rmtree, _SESSION_DIR, ignore_errors=True)
-atexit.register(_stop, _MONGOD)
+atexit.register(_DATABASE.stop)
 
 
 @pytest.fixture

@@ -232,3 +232,27 @@ def test_clear_keeps_the_users_own_vector_field(dataset, rng):
     fde.clear_data_explorer(dataset, "m")
     assert dataset.has_sample_field("m_vector")
     assert dataset.list_brain_runs() == []
+
+
+def test_clear_keeps_unsaved_edits_unless_told_to_discard_them(tones):
+    from fiftyone.operators.executor import ExecutionError
+
+    from fiftyone_plugin.edits import EditQueue
+
+    fde.compute_data_explorer(tones, brain_key="tones")
+    queue = EditQueue.for_run(tones, "tones")
+    queue.add_labels([tones.first().id], "hum")
+
+    with pytest.raises(fde.ExplorerError, match="unsaved edits for 1 samples"):
+        fde.clear_data_explorer(tones, "tones")
+    assert "tones" in tones.list_brain_runs() and queue.count() == 1
+
+    with pytest.raises(ExecutionError, match="unsaved edits for 1 samples"):
+        foo.execute_operator(
+            "@data-explorer/data-explorer/clear_data_explorer",
+            ctx=dict(view=tones.view(), params=dict(brain_key="tones")),
+        )
+    assert queue.count() == 1
+
+    fde.clear_data_explorer(tones, "tones", discard_edits=True)
+    assert tones.list_brain_runs() == [] and queue.count() == 0

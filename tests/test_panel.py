@@ -282,6 +282,26 @@ def test_a_click_shows_the_image_and_its_label(images):
     )
 
 
+def test_a_late_answer_to_an_earlier_event_keeps_the_click(images):
+    """The App may answer an ``on_load`` sent before a click after the click."""
+    before, clicked = images.values("id")[:2]
+    driver = _click(_opened(images), before)
+    stale = copy.deepcopy(driver.state)
+
+    _click(driver, clicked)
+    late = Driver(images)
+    late.state = stale
+    late.call("on_load")
+    assert not any(
+        "current" in patch["state"]
+        for patch in late.triggered("patch_panel_state")
+    ), "a reload of the map must not write the clicked sample back"
+
+    images.delete_samples([before])
+    late.call("on_load")
+    assert late.state["current"] is None, "a sample that is gone is forgotten"
+
+
 def test_an_audio_click_shows_its_preview_and_a_player(dataset, tmp_path):
     import soundfile as sf
 
@@ -486,10 +506,15 @@ def test_one_label_for_a_whole_selection(images):
 # --- menu -------------------------------------------------------------------
 
 
-def test_menu_prompts_clear_run_and_clear_labels(dataset, tmp_path, rng):
+def test_menu_prompts_place_clear_run_and_clear_labels(dataset, tmp_path, rng):
     _explorer_dataset(dataset, tmp_path, rng)
     driver = _opened(dataset)
     assert driver.prop("clear_run") is not None
+
+    driver.call("place_new")
+    (prompt,) = driver.triggered("prompt_user_for_operation")
+    assert prompt["operator_uri"].endswith("/place_new_samples")
+    assert prompt["params"] == {"brain_key": "explorer"}
 
     driver.call("clear_run")
     (prompt,) = driver.triggered("prompt_user_for_operation")
@@ -538,6 +563,27 @@ def _input_properties(node, path=""):
         elif kind not in _DISPLAY_VIEWS:
             found.append((path + name, kind))
     return found
+
+
+def test_the_plot_is_told_when_its_points_change_and_only_then(images):
+    """``datarevision``: Plotly skips the points when it has not changed."""
+    driver = _opened(images)
+    first, second = images.values("id")[:2]
+
+    def revision():
+        return driver.prop("map")["view"]["layout"]["datarevision"]
+
+    opened = revision()
+    assert opened
+    _click(driver, first)
+    _click(driver, second)
+    assert revision() == opened, "a click redraws no point"
+
+    driver.call("set_label", label="cat")
+    queued = revision()
+    assert queued != opened, "a queued label changes the overlay traces"
+    driver.call("discard")
+    assert revision() not in (opened, queued)
 
 
 def test_the_layout_has_no_app_inputs_and_the_plot_is_composite(images):

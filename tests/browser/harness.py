@@ -209,6 +209,7 @@ class PanelUI:
         self.app_url = app_url
         self.panel = page.locator(PANEL_CONTENT)
         self._popup_seen = False
+        self.last_hover_s = 0.0
 
     def open(self, dataset_name, n_points, timeout=120_000):
         """Loads the dataset's page and waits until the map has all its points.
@@ -301,9 +302,13 @@ class PanelUI:
         """Hovers over the sample's point, clicks it, waits for ``shows``.
 
         Plotly takes a click only on a hovered point, and a click that lands
-        while the panel re-renders is lost, so it is retried.
+        while the panel re-renders is lost, so it is retried. The seconds
+        spent hovering (before each click) are left in ``last_hover_s``, so
+        a timing can leave them out.
         """
+        self.last_hover_s = 0.0
         for attempt in range(tries):
+            start = time.perf_counter()
             xy = self.page.evaluate(
                 _POINT_XY_JS, [sample_id, list(OVERLAY_PREFIXES)]
             )
@@ -312,6 +317,7 @@ class PanelUI:
             self.page.mouse.move(xy[0] - 3, xy[1] - 3)
             self.page.mouse.move(*xy)
             self.page.wait_for_timeout(200)
+            self.last_hover_s += time.perf_counter() - start
             self.page.mouse.click(*xy)
             try:
                 return self.wait_text(shows, timeout=10_000)
@@ -348,12 +354,23 @@ class PanelUI:
         return self.panel.inner_text()
 
     def wait_text(self, text, timeout=30_000):
-        """Waits until the panel shows ``text``."""
-        self.page.wait_for_function(
-            "([sel, t]) => { const e = document.querySelector(sel);"
-            " return !!e && e.innerText.includes(t); }",
-            arg=[PANEL_CONTENT, text], timeout=timeout, polling=200,
-        )
+        """Waits until the panel shows ``text``.
+
+        Raises:
+            TimeoutError: (Playwright's) naming the text and what the panel
+                showed instead, so a failure in CI explains itself
+        """
+        try:
+            self.page.wait_for_function(
+                "([sel, t]) => { const e = document.querySelector(sel);"
+                " return !!e && e.innerText.includes(t); }",
+                arg=[PANEL_CONTENT, text], timeout=timeout, polling=200,
+            )
+        except _timeout_error() as e:
+            raise _timeout_error()(
+                f"the panel did not show {text!r} within {timeout / 1000:g} s;"
+                f" it shows:\n{self.describe()}"
+            ) from e
 
     def wait_image(self, src_part, timeout=30_000):
         """Waits until an image whose src contains ``src_part`` has loaded."""
