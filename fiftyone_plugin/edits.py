@@ -536,3 +536,37 @@ def _as_list(sample_ids):
 
 def _show(label):
     return "unlabeled" if label is None else repr(label)
+
+
+def stored_queues(dataset, brain_key):
+    """Every stored queue of map ``brain_key``, whatever its label field.
+
+    Returns:
+        ``{label_field: number of queued actions}``, only non-empty queues
+    """
+    store = _store_of(dataset)
+    prefix = f"queue/{brain_key}/"
+    found = {}
+    for key in store.list_keys():
+        if not key.startswith(prefix):
+            continue
+        raw = store.get(key) or {}
+        if raw.get("actions"):
+            found[key[len(prefix):]] = len(raw["actions"])
+    return found
+
+
+def drop_stored_queues(dataset, brain_key):
+    """Deletes every stored queue of map ``brain_key``; returns how many."""
+    store = _store_of(dataset)
+    prefix = f"queue/{brain_key}/"
+    keys = [k for k in store.list_keys() if k.startswith(prefix)]
+    for key in keys:
+        store.delete(key)
+    return len(keys)
+
+
+def _store_of(dataset):
+    from fiftyone.operators.store import ExecutionStore
+
+    return ExecutionStore.create(STORE_NAME, dataset_id=dataset._root_dataset._doc.id)

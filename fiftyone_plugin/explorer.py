@@ -39,6 +39,9 @@ RECORD_VERSION = 2
 #: Vectors wider than this are PCA-reduced before the map (recorded).
 PCA_COMPONENTS = 50
 _PENDING_KEY = "data_explorer_pending"
+#: brain key prefix of a placing's new map before it replaces the old one
+#: (``fiftyone_plugin.placing``)
+_PLACING_PREFIX = "_placing_"
 _CHUNK = 256
 # Features of these blocks mix units (RMS, skewness, log power, ...), so
 # their columns are brought to unit variance before mapping by default.
@@ -184,7 +187,7 @@ def iter_compute_data_explorer(
         threads (None): threads for feature extraction and the map
     """
     dataset = samples._dataset
-    _check_start(samples, mode, brain_key, method, overwrite)
+    _check_start(samples, mode, brain_key, method, overwrite, seed)
     yield 0.0, "checking the samples"
 
     start = time.perf_counter()
@@ -275,6 +278,7 @@ def iter_compute_data_explorer(
         standardize,
         settings,
     )
+    record["vectors"]["dim"] = int(vectors.shape[1])
     _register(dataset, view, brain_key, result.points, record, overwrite)
     _clear_pending(dataset, brain_key)
     seconds = {"vectors": t_vectors, "map": result.seconds}
@@ -321,19 +325,21 @@ def clear_data_explorer(dataset, brain_key=DEFAULT_BRAIN_KEY, discard_edits=Fals
             f"dataset {dataset.name!r} has no data explorer run {brain_key!r}; "
             f"its runs are {list_explorer_runs(dataset)}"
         )
+    from .edits import drop_stored_queues
+
     record = get_run_record(dataset, brain_key)
-    queue = _edit_queue(dataset, brain_key, record)
-    n_pending = queue.count() if queue is not None else 0
+    n_pending = pending_edit_count(dataset, brain_key)
     if n_pending and not discard_edits:
         raise ExplorerError(
-            f"map {brain_key!r} has unsaved edits for {n_pending} samples; "
-            "save them (Save labels in the panel, or "
+            f"map {brain_key!r} has {n_pending} unsaved edits; save them "
+            "(Save labels in the panel, or "
             f"EditQueue.for_run(dataset, {brain_key!r}).save()) or discard "
             "them first, or clear with discard_edits=True"
         )
     own = record["mode"] != "field"
-    if brain_key in dataset.list_brain_runs():
-        dataset.delete_brain_run(brain_key)
+    for key in (brain_key, _PLACING_PREFIX + brain_key):
+        if key in dataset.list_brain_runs():
+            dataset.delete_brain_run(key)
     if brain_key in dataset.list_runs():
         dataset.delete_run(brain_key)
     suffixes = (["vector"] if own else []) + ["mislabel", "outlier", "duplicate"]
@@ -341,20 +347,18 @@ def clear_data_explorer(dataset, brain_key=DEFAULT_BRAIN_KEY, discard_edits=Fals
         if dataset.has_sample_field(field):
             dataset.delete_sample_field(field)
     _clear_pending(dataset, brain_key)
-    if queue is not None:
-        queue.discard()
+    drop_stored_queues(dataset, brain_key)
 
 
-def _edit_queue(dataset, brain_key, record):
-    """The map's edit queue, or None if its label field cannot hold one."""
-    from .edits import EditQueue
+def pending_edit_count(dataset, brain_key=DEFAULT_BRAIN_KEY):
+    """How many unsaved edits (queued actions) map ``brain_key`` has.
 
-    try:
-        return EditQueue.for_run(
-            dataset, brain_key, record.get("label_field") or "ground_truth"
-        )
-    except ValueError:
-        return None  # the label field now holds other labels: no queue
+    Every queue of the map counts, whatever label field it is for (the
+    run's label field may have changed or been retyped since).
+    """
+    from .edits import stored_queues
+
+    return sum(stored_queues(dataset, brain_key).values())
 
 
 def list_explorer_runs(dataset):
@@ -376,7 +380,14 @@ def get_run_record(dataset, brain_key=DEFAULT_BRAIN_KEY):
     return dataset.get_run_info(brain_key).config.data_explorer
 
 
-def _check_start(samples, mode, brain_key, method, overwrite):
+def _check_start(samples, mode, brain_key, method, overwrite, seed):
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
+        0 <= seed < 2**32
+    ):
+        raise ExplorerError(
+            f"seed={seed!r}: pass a whole number from 0 to 2**32 - 1 (the same "
+            "seed gives the same map)"
+        )
     if mode not in MODES:
         raise ExplorerError(f"mode={mode!r} is not one of {list(MODES)}")
     if method not in mapping.METHODS:
@@ -455,10 +466,11 @@ def _compute_vectors(
             chunk, extractor.map([p for _, p in chunk], threads=threads)
         ):
             if isinstance(outcome, features.Failure):
-                skipped.append(
-                    {"id": sample_id, "filepath": path, "reason": outcome.reason}
-                )
-                logger.warning("skipped %s: %s", path, outcome.reason)
+                # the entry names the file; a reason that starts with it too
+                # would say it twice
+                reason = outcome.reason.removeprefix(f"{path}: ")
+                skipped.append({"id": sample_id, "filepath": path, "reason": reason})
+                logger.warning("skipped %s: %s", path, reason)
                 values[sample_id] = None
             else:
                 notes += [f"{path}: {note}" for note in outcome.notes]

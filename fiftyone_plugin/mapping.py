@@ -113,9 +113,21 @@ def compute_map(
     """
     start = time.perf_counter()
     x = check_vectors(vectors, method)
+    _check_params(method, seed, perplexity, n_neighbors)
     adjustments = []
+    if x.shape[1] == 1:
+        x = np.hstack([x, np.zeros_like(x)])
+        _note(adjustments, "1-d vectors: a constant second column was added")
 
+    # The reducers work in float32, where vectors that differ only in the
+    # last float64 digits become identical (and some reducers crash on
+    # identical inputs), and very large or very small values overflow or
+    # underflow once squared. A shift and one common scale, which change no
+    # distance ratio and hence no t-SNE, UMAP or PCA map, bring every input
+    # to the range -1..1 before the cast; duplicates are found after it.
+    x = _to_unit_range(x).astype(np.float32)
     unique, inverse = _unique_rows(x)
+    unique = unique.astype(np.float64)
     if len(unique) < len(x):
         _note(
             adjustments,
@@ -160,6 +172,39 @@ def compute_map(
     )
 
 
+def _to_unit_range(x):
+    """``x`` shifted to zero mean and divided by its largest absolute value."""
+    x = x - x.mean(axis=0)
+    scale = np.abs(x).max()
+    return x / scale if scale > 0 else x
+
+
+def _check_params(method, seed, perplexity, n_neighbors):
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
+        0 <= seed < 2**32
+    ):
+        raise MapInputError(
+            f"seed={seed!r}: pass a whole number from 0 to 2**32 - 1 (the same "
+            "seed gives the same map)"
+        )
+    if method == "tsne" and (
+        isinstance(perplexity, bool)
+        or not isinstance(perplexity, (int, float, np.integer, np.floating))
+        or not np.isfinite(perplexity)
+        or perplexity < 1
+    ):
+        raise MapInputError(
+            f"perplexity={perplexity!r}: pass a number of at least 1 (30 is "
+            "usual; about the number of close neighbours each point has)"
+        )
+    if method == "umap" and (
+        isinstance(n_neighbors, bool)
+        or not isinstance(n_neighbors, (int, np.integer))
+        or n_neighbors < 2
+    ):
+        raise MapInputError(f"n_neighbors={n_neighbors!r}: pass a whole number >= 2")
+
+
 def check_vectors(vectors, method="tsne"):
     """Returns the vectors as a float64 (n, d) array or raises.
 
@@ -170,7 +215,13 @@ def check_vectors(vectors, method="tsne"):
     if method not in METHODS:
         raise MapInputError(f"method={method!r} is not one of {list(METHODS)}")
 
-    x = np.asarray(vectors, dtype=np.float64)
+    try:
+        x = np.asarray(vectors, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise MapInputError(
+            f"the vectors are not one numeric array ({e}); every vector must "
+            "be a list of numbers of the same length"
+        ) from e
     if x.ndim != 2 or x.shape[0] == 0:
         raise MapInputError(
             f"expected a non-empty (n, d) array of vectors, got shape {x.shape}; "

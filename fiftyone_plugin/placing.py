@@ -38,7 +38,7 @@ from .explorer import DEFAULT_BRAIN_KEY, ExplorerError
 logger = logging.getLogger(__name__)
 
 PLACE_K = mapping.PLACE_K
-_TEMP_PREFIX = "_placing_"
+_TEMP_PREFIX = explorer._PLACING_PREFIX
 #: Cost of an HNSW index in exact pair distances (measured at 50,000 mapped
 #: 50-d vectors on 2 cores: one insertion, one query). Exact search is used
 #: while it is cheaper.
@@ -155,6 +155,12 @@ def iter_place_new_samples(
     on_map = set(ids)
     todo = [i for i in samples.values("id") if i not in on_map]
     skipped, notes = [], []
+    if k > len(ids):
+        notes.append(
+            f"k={k} is more than the {len(ids)} samples on the map; each new "
+            f"point is placed by all {len(ids)}"
+        )
+        k = len(ids)
     placed_ids, new_points = [], np.zeros((0, 2), dtype=points.dtype)
 
     if todo:
@@ -208,6 +214,7 @@ def _check_run(dataset, brain_key, k):
             f"(compute_data_explorer with brain_key={brain_key!r}), then new "
             "samples can be placed into it"
         )
+    _recover_interrupted_swap(dataset, brain_key)
     if brain_key not in dataset.list_brain_runs():
         raise ExplorerError(
             f"dataset {dataset.name!r} has the record of map {brain_key!r} but "
@@ -225,6 +232,35 @@ def _check_run(dataset, brain_key, k):
             "again to finish it, or recompute this map"
         )
     return record
+
+
+def temp_key(brain_key):
+    """The key a placing writes its new visualization under before the swap."""
+    return _TEMP_PREFIX + brain_key
+
+
+def is_temp_key(key):
+    """True for the temporary keys of placings (not maps to show or keep)."""
+    return key.startswith(_TEMP_PREFIX)
+
+
+def _recover_interrupted_swap(dataset, brain_key):
+    """Finishes or undoes the swap of a placing that was interrupted.
+
+    The new visualization is written under :func:`temp_key` first; then the
+    old one is deleted and the new one renamed. Interrupted before the
+    delete, the old map is intact and the temporary one is dropped;
+    interrupted between the two, the temporary one is the map.
+    """
+    temp = temp_key(brain_key)
+    runs = dataset.list_brain_runs()
+    if temp not in runs:
+        return
+    if brain_key in runs:
+        dataset.delete_brain_run(temp)
+    else:
+        dataset.rename_brain_run(temp, brain_key)
+        logger.warning("map %r: finished an interrupted placing", brain_key)
 
 
 def _map_points(dataset, brain_key):
@@ -254,8 +290,10 @@ def _new_vectors(dataset, brain_key, record, ids, todo, threads, skipped, notes)
 
     yield 0.05, "rebuilding the vector extractor"
     extractor, signature = _rebuild(dataset, brain_key, record, ids)
+    # never reuse: a new sample may carry a vector under this field name
+    # that another map or dataset made (merged collections, copies)
     events = explorer._compute_vectors(
-        new, extractor, field, signature, True, threads, skipped, notes
+        new, extractor, field, signature, False, threads, skipped, notes
     )
     for fraction, label in events:
         yield 0.05 + 0.7 * fraction / 0.8, label
@@ -320,6 +358,13 @@ def _place(dataset, record, ids, points, todo, k, threads, skipped):
             "more; recompute the map"
         )
     reference = explorer._stack([vector_of[ids[r]] for r in rows], field)
+    made = record["vectors"].get("dim")
+    if made is not None and reference.shape[1] != made:
+        raise ExplorerError(
+            f"the vectors in {field!r} are now {reference.shape[1]}-d, but the "
+            f"map was made from {made}-d vectors; recompute the map from the "
+            "vectors as they are now"
+        )
     new_ids = _placeable(dataset, todo, vector_of, reference.shape[1], skipped)
     if not new_ids:
         return [], np.zeros((0, 2), dtype=points.dtype)
@@ -454,7 +499,7 @@ def _register(dataset, brain_key, ids, points, record):
     """
     import fiftyone.brain as fob
 
-    temp = _TEMP_PREFIX + brain_key
+    temp = temp_key(brain_key)
     if temp in dataset.list_brain_runs():
         dataset.delete_brain_run(temp)
     fob.compute_visualization(

@@ -61,6 +61,7 @@ class PrivateDatabase:
         self.timeout = timeout
         self.port = None
         self._process = None
+        self._previous_uri = None
 
     @property
     def log_path(self):
@@ -89,7 +90,13 @@ class PrivateDatabase:
         """
         if self._process is not None:
             raise RuntimeError(f"the database on {self.folder} already runs")
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RuntimeError(
+                f"cannot use {self.folder} as the database folder ({e}); "
+                "name a folder (it is created if missing)"
+            ) from e
         log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.port = _free_port()
         self._process = subprocess.Popen(
@@ -108,6 +115,7 @@ class PrivateDatabase:
         except BaseException:
             self.stop()
             raise
+        self._previous_uri = os.environ.get(URI_VARIABLE)
         os.environ[URI_VARIABLE] = self.uri
         return self
 
@@ -118,7 +126,16 @@ class PrivateDatabase:
         nothing when not running.
         """
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+        if process is None:
+            return
+        if os.environ.get(URI_VARIABLE) == self.uri:
+            # a later FiftyOne import (or subprocess) must not find a dead server
+            if self._previous_uri is None:
+                os.environ.pop(URI_VARIABLE, None)
+            else:
+                os.environ[URI_VARIABLE] = self._previous_uri
+        self.port = None
+        if process.poll() is not None:
             return
         process.terminate()
         try:

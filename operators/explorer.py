@@ -141,7 +141,7 @@ class PlaceNewSamples(foo.Operator):
             place_new_samples,
             ctx.target_view(),
             brain_key=ctx.params.get("brain_key", DEFAULT_BRAIN_KEY),
-            k=int(ctx.params.get("k", 10)),
+            k=_whole_number(ctx.params.get("k"), default=10),
         )
         message = f"{result.brain_key}: {result.n_placed} new samples placed"
         if not result.n_placed and not result.skipped:
@@ -172,7 +172,7 @@ class ClearDataExplorer(foo.Operator):
         n_pending = _pending_edits(ctx.dataset, key) if key else 0
         if n_pending:
             inputs.view("unsaved", types.Warning(
-                label=f"{n_pending} samples have unsaved edits on this map",
+                label=f"This map has {n_pending} unsaved edits",
                 description="Save them in the panel first, or tick the box "
                 "to discard them with the map; unticked, nothing is cleared",
             ))
@@ -185,7 +185,12 @@ class ClearDataExplorer(foo.Operator):
     def execute(self, ctx):
         import fiftyone_plugin.explorer as fde
 
-        key = ctx.params["brain_key"]
+        key = ctx.params.get("brain_key")
+        if not key:
+            raise fde.ExplorerError(
+                "choose the run to clear (brain_key); this dataset has "
+                f"{fde.list_explorer_runs(ctx.dataset) or 'no data explorer runs'}"
+            )
         fde.clear_data_explorer(
             ctx.dataset, key, discard_edits=bool(ctx.params.get("discard_edits"))
         )
@@ -193,12 +198,21 @@ class ClearDataExplorer(foo.Operator):
         return {"cleared": key}
 
 
+def _whole_number(value, default):
+    """A form's number as an int; None (a cleared field) gives ``default``.
+
+    A fraction is passed on as it is, so the library refuses it by name.
+    """
+    if value is None:
+        return default
+    return int(value) if float(value).is_integer() else value
+
+
 def _pending_edits(dataset, key):
-    """How many samples have unsaved edits on map ``key``."""
+    """How many unsaved edits map ``key`` has."""
     import fiftyone_plugin.explorer as fde
 
-    queue = fde._edit_queue(dataset, key, fde.get_run_record(dataset, key))
-    return queue.count() if queue is not None else 0
+    return fde.pending_edit_count(dataset, key)
 
 
 class TrainImpulse(foo.Operator):

@@ -52,9 +52,12 @@ def list_maps(dataset):
     """
     from fiftyone_plugin.explorer import list_explorer_runs
 
+    from fiftyone_plugin.placing import is_temp_key
+
     maps = [
         key for key in dataset.list_brain_runs(type="visualization")
-        if _is_sample_map(dataset.get_brain_info(key).config)
+        if not is_temp_key(key)
+        and _is_sample_map(dataset.get_brain_info(key).config)
     ]
     ours = [key for key in list_explorer_runs(dataset) if key in maps]
     return ours + [key for key in maps if key not in ours]

@@ -4,12 +4,13 @@ Lifecycle methods and button callbacks are thin: each reads the panel state,
 calls one helper and lets ``render`` lay out the result. What travels where:
 
 - ``ctx.panel.state`` (sent back by the App with every request) holds only
-  small things: the chosen map, the clicked sample id, a few counts and the
-  last message. Events can overlap (a late ``on_load`` may answer after a
-  click), so only a click, a change of map or the clicked sample's removal
-  write the clicked id: a late answer never takes the click back; the panel has no App inputs (they would copy
-  the plot data into the state): the typed label comes with each call from
-  the panel's own component (``dist/index.umd.js``);
+  small things: the chosen map, the clicked sample id, a few counts, the
+  plot's data revision and the last message. Events can overlap (a late
+  ``on_load`` may answer after a click), so only a click, a change of map or
+  the clicked sample's removal write the clicked id: a late answer never
+  takes the click back. The panel has no App inputs (they would copy the
+  plot data into the state): the typed label comes with each call from the
+  panel's own component (``dist/index.umd.js``);
 - ``ctx.panel.data`` (write-only) holds the plot traces; the three overlay
   traces (queued labels, queued deletions, grid selection) come first and
   are replaced on their own, so a queue change does not resend every point;

@@ -243,11 +243,11 @@ def test_clear_keeps_unsaved_edits_unless_told_to_discard_them(tones):
     queue = EditQueue.for_run(tones, "tones")
     queue.add_labels([tones.first().id], "hum")
 
-    with pytest.raises(fde.ExplorerError, match="unsaved edits for 1 samples"):
+    with pytest.raises(fde.ExplorerError, match="1 unsaved edits"):
         fde.clear_data_explorer(tones, "tones")
     assert "tones" in tones.list_brain_runs() and queue.count() == 1
 
-    with pytest.raises(ExecutionError, match="unsaved edits for 1 samples"):
+    with pytest.raises(ExecutionError, match="1 unsaved edits"):
         foo.execute_operator(
             "@data-explorer/data-explorer/clear_data_explorer",
             ctx=dict(view=tones.view(), params=dict(brain_key="tones")),
@@ -256,3 +256,26 @@ def test_clear_keeps_unsaved_edits_unless_told_to_discard_them(tones):
 
     fde.clear_data_explorer(tones, "tones", discard_edits=True)
     assert tones.list_brain_runs() == [] and queue.count() == 0
+
+
+def test_clear_counts_and_drops_every_queue_of_the_map(tones):
+    """A queue survives a retyped label field: clear still sees and drops it."""
+    import fiftyone as fo
+
+    from fiftyone_plugin.edits import EditQueue
+
+    fde.compute_data_explorer(tones, brain_key="tones")
+    EditQueue.for_run(tones, "tones").add_labels([tones.first().id], "hum")
+    tones.add_sample_field("other", fo.EmbeddedDocumentField,
+                           embedded_doc_type=fo.Classification)
+    EditQueue.for_run(tones, "tones", "other").add_labels([tones.first().id], "x")
+    tones.delete_sample_field("ground_truth")
+    tones.add_sample_field("ground_truth", fo.StringField)
+
+    with pytest.raises(fde.ExplorerError, match="2 unsaved edits"):
+        fde.clear_data_explorer(tones, "tones")
+    fde.clear_data_explorer(tones, "tones", discard_edits=True)
+
+    tones.delete_sample_field("ground_truth")
+    fde.compute_data_explorer(tones, brain_key="tones")
+    assert fde.pending_edit_count(tones, "tones") == 0

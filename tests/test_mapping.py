@@ -103,3 +103,53 @@ def test_knn_accuracy_hand_computed_case():
     assert knn_accuracy(points, codes, k=2) == pytest.approx(5 / 6)
     codes_with_unlabeled = np.array([0, 0, 1, 1, -1, 1])
     assert knn_accuracy(points, codes_with_unlabeled, k=2) == 1.0
+
+
+@pytest.mark.parametrize("n_per", [20, 400])  # scikit-learn and openTSNE
+def test_vectors_equal_in_float32_are_duplicates_not_a_crash(n_per, rng):
+    """1000 + 1e-9 noise: distinct in float64, one vector in float32, where
+    both t-SNE implementations crash the process on identical inputs."""
+    x, y = _blobs(rng, n_per, 4)
+    base = 1000.0 + 1e-9 * rng.normal(size=(3 * n_per, 4))
+    result = compute_map(np.concatenate([base, x]))
+    assert np.isfinite(result.points).all()
+    assert result.n_unique <= 1 + 3 * n_per
+    assert len(np.unique(result.points[: 3 * n_per], axis=0)) == 1
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e20])
+@pytest.mark.parametrize("n_per", [20, 400])
+def test_a_common_scale_changes_nothing(scale, n_per, rng):
+    """Tiny or huge values (squares underflow or overflow float32) give the
+    map of the same vectors at unit scale."""
+    x, y = _blobs(rng, n_per, 10)
+    plain, scaled = compute_map(x), compute_map(x * scale)
+    assert knn_accuracy(scaled.points, y) == knn_accuracy(plain.points, y) == 1.0
+    np.testing.assert_allclose(scaled.points, plain.points, rtol=0, atol=1e-2 * (
+        np.ptp(plain.points)
+    ))
+
+
+def test_one_dimensional_vectors_are_mapped(rng):
+    x = np.concatenate([rng.normal(0, 1, 30), rng.normal(50, 1, 30)])[:, None]
+    for method in ("tsne", "pca"):
+        result = compute_map(x, method=method)
+        assert knn_accuracy(result.points, np.repeat([0, 1], 30)) == 1.0
+        assert any("1-d vectors" in m for m in result.adjustments)
+
+
+@pytest.mark.parametrize("kwargs, rule", [
+    ({"seed": None}, "seed=None"), ({"seed": -1}, "seed=-1"),
+    ({"seed": "7"}, "seed='7'"), ({"perplexity": None}, "perplexity=None"),
+    ({"perplexity": 0.1}, "at least 1"), ({"perplexity": float("nan")}, "nan"),
+])
+def test_bad_parameters_are_named(kwargs, rule, rng):
+    with pytest.raises(MapInputError, match=rule.replace("(", r"\(")):
+        compute_map(rng.normal(size=(30, 4)), **kwargs)
+
+
+def test_ragged_or_text_vectors_are_a_clear_error():
+    with pytest.raises(MapInputError, match="same length"):
+        compute_map([[1.0, 2.0], [3.0]] * 10)
+    with pytest.raises(MapInputError, match="same length"):
+        compute_map([["a", "b"]] * 10)

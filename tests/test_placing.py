@@ -336,3 +336,54 @@ def test_operator_reports_an_old_record(clusters):
         foo.execute_operator(
             OPERATOR, ctx={"view": clusters.view(), "params": {"brain_key": "emb"}}
         )
+
+
+def test_a_stale_vector_on_a_new_sample_is_recomputed(pictures, tmp_path, rng):
+    """A sample merged in with a vector another map made is not trusted."""
+    field = fde.get_run_record(pictures, "img")["vectors"]["field"]
+    blue_vector = pictures.match({"family": "blue"}).first()[field]
+    red = _add(pictures, _images(tmp_path, rng, "red", 3, start=100), "red")
+    pictures.set_values(field, {i: blue_vector for i in red}, key_field="id")
+
+    result = fdp.place_new_samples(pictures, brain_key="img")
+
+    assert sorted(result.placed_ids) == sorted(red)
+    assert not any(
+        np.array_equal(v, blue_vector) for v in pictures.select(red).values(field)
+    )
+    _assert_among_own_group(pictures, _points(pictures, "img"), red)
+
+
+def test_field_vectors_of_another_width_are_refused(clusters, rng):
+    clusters.set_values("emb", list(rng.normal(size=(len(clusters), 3))))
+    _add_vectors(clusters, rng, "a", 1, CENTRES["a"])
+    with pytest.raises(fde.ExplorerError, match="now 3-d.*made from 80-d"):
+        fdp.place_new_samples(clusters, brain_key="emb")
+
+
+def test_k_above_the_map_size_is_capped_and_said(clusters, rng):
+    _add_vectors(clusters, rng, "a", 1, CENTRES["a"])
+    result = fdp.place_new_samples(clusters, brain_key="emb", k=1000)
+    assert result.k == 80 and result.record["placed"][-1]["k"] == 80
+    assert any("k=1000 is more than the 80 samples" in n for n in result.notes)
+
+
+def test_an_interrupted_swap_is_finished_or_undone(clusters, rng):
+    from panels._runs import list_maps
+
+    before = _points(clusters, "emb")
+    clusters.rename_brain_run("emb", fdp.temp_key("emb"))  # stopped mid-swap
+    assert list_maps(clusters) == []
+    _add_vectors(clusters, rng, "a", 1, CENTRES["a"])
+    result = fdp.place_new_samples(clusters, brain_key="emb")
+    assert result.n_placed == 1
+    assert clusters.list_brain_runs() == ["emb"]
+    _assert_unchanged(before, _points(clusters, "emb"))
+
+    import fiftyone.brain as fob
+
+    fob.compute_visualization(  # stopped before the swap: the old map stays
+        clusters, points=np.zeros((len(clusters), 2)), brain_key=fdp.temp_key("emb")
+    )
+    fde.clear_data_explorer(clusters, "emb")
+    assert clusters.list_brain_runs() == []

@@ -109,3 +109,17 @@ def test_missing_fiftyone_says_to_run_setup(tmp_path, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(RuntimeError, match="make setup"):
         PrivateDatabase(tmp_path / "db").start()
+
+
+def test_stop_gives_back_the_uri_it_replaced(tmp_path):
+    before = os.environ[URI_VARIABLE]
+    database = PrivateDatabase(tmp_path / "db").start()
+    assert os.environ[URI_VARIABLE] == database.uri != before
+    database.stop()
+    assert os.environ[URI_VARIABLE] == before and database.uri is None
+
+
+def test_a_file_as_the_folder_is_a_clear_error(tmp_path):
+    (tmp_path / "taken").write_text("not a folder")
+    with pytest.raises(RuntimeError, match="cannot use .*taken as the database"):
+        PrivateDatabase(tmp_path / "taken").start()
