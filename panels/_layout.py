@@ -30,6 +30,9 @@ def toolbar(panel, owner, maps, run, info, n_deleted):
                      on_click=owner.on_change_run, params={"value": key})
     menu.btn("compute", label="Compute map", icon="add_chart",
              on_click=owner.compute)
+    # a delegated compute or placing ends long after its prompt closed
+    menu.btn("refresh", label="Refresh", icon="refresh",
+             on_click=owner.on_maps_changed)
     if info is not None and info.is_explorer_run:
         menu.btn("place", label="Place new samples", icon="add_location",
                  on_click=owner.place_new)
@@ -47,7 +50,9 @@ def no_map(panel, owner):
     panel.md(
         "### No map yet\n\nThis dataset has no data explorer run. "
         "**Compute map** turns every sample into a vector and maps the "
-        "vectors to 2-D (it runs `compute_data_explorer`).",
+        "vectors to 2-D (it runs `compute_data_explorer`). A map computed "
+        "as a delegated operation shows here once it is done and you press "
+        "**Refresh** in the menu.",
         name="no_map",
     )
     panel.btn("compute_first", label="Compute map", icon="scatter_plot",

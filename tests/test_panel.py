@@ -233,6 +233,20 @@ def test_a_dataset_without_a_map_offers_to_compute_one(dataset, tmp_path, rng):
     assert prompt["on_success"].endswith("#on_maps_changed")
 
 
+def test_refresh_shows_a_map_made_elsewhere(dataset, tmp_path, rng):
+    """A delegated compute ends after its prompt closed: Refresh draws it."""
+    import fiftyone as fo
+
+    dataset.add_sample(fo.Sample(filepath=_png(tmp_path / "a.png", rng)))
+    driver = _opened(dataset)
+    assert driver.prop("refresh") is not None
+    _add_plain_map(dataset)  # as a delegated run would, behind the panel
+
+    driver.call("on_maps_changed")
+    assert driver.text("no_map") is None
+    assert sum(len(t["ids"]) for t in driver.traces()[N_OVERLAYS:]) == 1
+
+
 def test_missing_vectors_are_counted_and_listed(dataset, tmp_path, rng):
     _explorer_dataset(dataset, tmp_path, rng, broken=2)
     driver = _opened(dataset)
