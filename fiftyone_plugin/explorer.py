@@ -192,6 +192,12 @@ def iter_compute_data_explorer(
 
     start = time.perf_counter()
     skipped, notes = [], []
+    # what features.make_extractor takes; recorded so placing can rebuild it
+    extractor_args = {
+        "block": block, "block_params": block_params, "fs": fs,
+        "window_ms": window_ms, "axes": axes, "network": network,
+        "weights": weights, "model_path": model_path, "layer": layer,
+    }
     if mode == "field":
         extractor = features.FieldSource(_check_vectors_field(samples, vectors_field))
         vector_field = vectors_field
@@ -200,17 +206,7 @@ def iter_compute_data_explorer(
     else:
         try:
             extractor = features.make_extractor(
-                samples,
-                mode=mode,
-                block=block,
-                block_params=block_params,
-                fs=fs,
-                window_ms=window_ms,
-                axes=axes,
-                network=network,
-                weights=weights,
-                model_path=model_path,
-                layer=layer,
+                samples, mode=mode, **extractor_args
             )
         except features.FeatureError as e:
             raise ExplorerError(str(e)) from e
@@ -251,19 +247,7 @@ def iter_compute_data_explorer(
         raise ExplorerError(_no_map_message(e, len(samples), skipped)) from e
 
     yield 0.95, "registering the brain run"
-    settings = _settings(
-        extractor,
-        block=block,
-        block_params=block_params,
-        fs=fs,
-        window_ms=window_ms,
-        axes=axes,
-        network=network,
-        weights=weights,
-        model_path=model_path,
-        layer=layer,
-        vectors_field=vectors_field,
-    )
+    settings = _settings(extractor, vectors_field=vectors_field, **extractor_args)
     record = _record(
         mode,
         extractor,
