@@ -289,7 +289,9 @@ def _run_job(job, args, results, fob):
         if alt == "fob" and fob is None:
             row[alt] = "not run (--no-fob)"
             continue
-        limit = args.max_sklearn if alt == "sklearn" and args.max_sklearn else args.max_alt
+        limit = args.max_alt
+        if alt == "sklearn" and args.max_sklearn:
+            limit = args.max_sklearn
         if n > limit:
             row[alt] = extrapolate(results, name, alt, n)
             C.log(f"  {LABELS[alt]}: {row[alt]}")

@@ -67,7 +67,8 @@ def main(argv=None):
         shutil.rmtree(work, ignore_errors=True)
     C.print_table(
         ["points", "on_load (Python) s", "traces MB", "open -> plot s",
-         "click -> preview s", "of which App answer s", "box select s (points)", "App RSS MB"],
+         "click -> preview s", "of which App answer s", "box select s (points)",
+         "App RSS MB"],
         rows, title="Data Explorer panel (headless Chromium, this machine)",
     )
     return 0

@@ -39,9 +39,6 @@ RECORD_VERSION = 2
 #: Vectors wider than this are PCA-reduced before the map (recorded).
 PCA_COMPONENTS = 50
 _PENDING_KEY = "data_explorer_pending"
-#: brain key prefix of a placing's new map before it replaces the old one
-#: (``fiftyone_plugin.placing``)
-_PLACING_PREFIX = "_placing_"
 _CHUNK = 256
 # Features of these blocks mix units (RMS, skewness, log power, ...), so
 # their columns are brought to unit variance before mapping by default.
@@ -321,7 +318,9 @@ def clear_data_explorer(dataset, brain_key=DEFAULT_BRAIN_KEY, discard_edits=Fals
             "them first, or clear with discard_edits=True"
         )
     own = record["mode"] != "field"
-    for key in (brain_key, _PLACING_PREFIX + brain_key):
+    from .placing import temp_key
+
+    for key in (brain_key, temp_key(brain_key)):
         if key in dataset.list_brain_runs():
             dataset.delete_brain_run(key)
     if brain_key in dataset.list_runs():
@@ -365,13 +364,10 @@ def get_run_record(dataset, brain_key=DEFAULT_BRAIN_KEY):
 
 
 def _check_start(samples, mode, brain_key, method, overwrite, seed):
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
-        0 <= seed < 2**32
-    ):
-        raise ExplorerError(
-            f"seed={seed!r}: pass a whole number from 0 to 2**32 - 1 (the same "
-            "seed gives the same map)"
-        )
+    try:
+        mapping.check_seed(seed)  # before any vector is computed
+    except mapping.MapInputError as e:
+        raise ExplorerError(str(e)) from e
     if mode not in MODES:
         raise ExplorerError(f"mode={mode!r} is not one of {list(MODES)}")
     if method not in mapping.METHODS:

@@ -179,7 +179,8 @@ def _to_unit_range(x):
     return x / scale if scale > 0 else x
 
 
-def _check_params(method, seed, perplexity, n_neighbors):
+def check_seed(seed):
+    """Raises :class:`MapInputError` unless ``seed`` is a usable random seed."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
         0 <= seed < 2**32
     ):
@@ -187,6 +188,10 @@ def _check_params(method, seed, perplexity, n_neighbors):
             f"seed={seed!r}: pass a whole number from 0 to 2**32 - 1 (the same "
             "seed gives the same map)"
         )
+
+
+def _check_params(method, seed, perplexity, n_neighbors):
+    check_seed(seed)
     if method == "tsne" and (
         isinstance(perplexity, bool)
         or not isinstance(perplexity, (int, float, np.integer, np.floating))

@@ -38,7 +38,8 @@ from .explorer import DEFAULT_BRAIN_KEY, ExplorerError
 logger = logging.getLogger(__name__)
 
 PLACE_K = mapping.PLACE_K
-_TEMP_PREFIX = explorer._PLACING_PREFIX
+#: brain key prefix of a placing's new map before it replaces the old one
+_TEMP_PREFIX = "_placing_"
 #: Cost of an HNSW index in exact pair distances (measured at 50,000 mapped
 #: 50-d vectors on 2 cores: one insertion, one query). Exact search is used
 #: while it is cheaper.

@@ -167,9 +167,11 @@ class ClearDataExplorer(foo.Operator):
         )
 
     def resolve_input(self, ctx):
+        import fiftyone_plugin.explorer as fde
+
         inputs = types.Object()
         key = _forms.existing_run_input(ctx, inputs)
-        n_pending = _pending_edits(ctx.dataset, key) if key else 0
+        n_pending = fde.pending_edit_count(ctx.dataset, key) if key else 0
         if n_pending:
             inputs.view("unsaved", types.Warning(
                 label=f"This map has {n_pending} unsaved edits",
@@ -206,13 +208,6 @@ def _whole_number(value, default):
     if value is None:
         return default
     return int(value) if float(value).is_integer() else value
-
-
-def _pending_edits(dataset, key):
-    """How many unsaved edits map ``key`` has."""
-    import fiftyone_plugin.explorer as fde
-
-    return fde.pending_edit_count(dataset, key)
 
 
 class TrainImpulse(foo.Operator):

@@ -294,15 +294,18 @@ def _redraw_after_write(ctx, info):
 
 def _show_sample(ctx, sample_id):
     """Makes ``sample_id`` the clicked sample (None if it is not there)."""
-    present = bool(sample_id) and bool(ctx.dataset.select([sample_id]).count())
-    ctx.panel.state.current = sample_id if present else None
+    ctx.panel.state.current = sample_id if _present(ctx, sample_id) else None
 
 
 def _forget_sample_if_gone(ctx):
     """Clears the clicked sample if it left the dataset; else leaves it be."""
     current = ctx.panel.state.current
-    if current and not ctx.dataset.select([current]).count():
+    if current and not _present(ctx, current):
         ctx.panel.state.current = None
+
+
+def _present(ctx, sample_id):
+    return bool(sample_id) and bool(ctx.dataset.select([sample_id]).count())
 
 
 def _scores(ctx, info, card):
