@@ -1,5 +1,6 @@
-"""The plugin's panels."""
+"""The plugin's panels, and the operator the panel's own component calls."""
 
+from ._card import SampleCard
 from .explorer import DataExplorerPanel
 
-PANELS = (DataExplorerPanel,)
+PANELS = (DataExplorerPanel, SampleCard)

@@ -6,10 +6,12 @@ the panel, whose methods the buttons and the plot call.
 
 import fiftyone.operators.types as types
 
-from . import _map, _sample
+from . import _map
 from ._text import md
 
+PLUGIN = "@data-explorer/data-explorer"
 CONTROLS_COMPONENT = "DataExplorerControls"
+CARD_URI = f"{PLUGIN}/sample_card"
 HOTKEYS = {"l": "Set label", "d": "Delete item"}
 SHOW_SKIPPED = 20
 MANY_CLASSES = 18  # class_colors() has this many fixed colors
@@ -106,12 +108,15 @@ def notices(panel, info, summary):
 
 
 def map_plot(panel, owner, key, n_points, revision):
-    """The scatter plot; its traces are in the panel data under ``map``."""
+    """The scatter plot; its traces are in the panel data under ``map``.
+
+    It has no ``on_click``: the panel's component takes the clicks (see
+    ``controls``).
+    """
     panel.plot(
         "map",
         layout=_map.layout(key, n_points, revision),
         config={"scrollZoom": True, "displaylogo": False, "responsive": True},
-        on_click=owner.on_click,
         on_selected=owner.on_select,
         height="540px",  # a number would be a percentage of the panel
         # the App copies a plain plot's changed data (and with it all the
@@ -120,19 +125,28 @@ def map_plot(panel, owner, key, n_points, revision):
     )
 
 
-def controls(panel, owner, n_selected):
-    """The label box, Set label, Label selection and the keys (JS component).
+def controls(panel, owner, dataset_name, key, revision, n_selected):
+    """The clicked sample, the label box, the buttons and keys (JS component).
 
-    ``dist/index.umd.js`` draws them and calls the panel with the typed
-    label: the App gives Python panels no hotkeys, and a panel input would
-    make the App copy the whole panel data (every plot point) into the panel
-    state, which travels with every request.
+    ``dist/index.umd.js`` takes the map's clicks, draws the clicked sample's
+    card (from the ``sample_card`` operator, again whenever ``revision``
+    changes) and calls the panel with the clicked sample and the typed
+    label. Why a component: a click that went through the panel would make
+    the App render the whole panel again, copying and redrawing every point;
+    the App gives Python panels no hotkeys; and a panel input would make the
+    App copy the whole panel data (every plot point) into the panel state,
+    which travels with every request.
     """
     hint = "Keys: " + ", ".join(f"{k} = {v}" for k, v in HOTKEYS.items())
     panel.view("controls", types.View(
         component=CONTROLS_COMPONENT,
+        card_operator=CARD_URI,
+        dataset=dataset_name,
+        brain_key=key,
+        revision=revision,
         on_key=owner.on_key,
         on_set_label=owner.set_label,
+        on_delete_item=owner.delete_item,
         on_label_selection=owner.label_selection,
         keys=list(HOTKEYS),
         n_selected=n_selected,
@@ -147,52 +161,15 @@ def status(panel, message):
         panel.md(message, name="status")
 
 
-def sample(panel, card, scores):
-    """The clicked sample: information and a preview of its data."""
-    if card is None:
-        panel.md("Click a point to see its sample.", name="sample_info")
+def selection_actions(panel, owner, n_selected):
+    """Delete selection and Clear selection, while samples are selected."""
+    if not n_selected:
         return
-    panel.md(_sample.card_markdown(card, scores), name="sample_info")
-    if card.kind == "timeseries":
-        _sensor_plot(panel, card)
-        return
-    if card.preview:
-        panel.str("preview_image", default=_sample.media_url(card.preview),
-                  view=types.ImageView(alt=card.name, height="220px"))
-    elif card.kind == "audio":
-        panel.md("No waveform preview: import the files with `import_samples` "
-                 "to render one.", name="no_preview")
-    else:
-        panel.md("No preview: the file is missing or not an image.",
-                 name="no_preview")
-    if card.kind == "audio":
-        panel.media_player(
-            "player", _sample.media_url(card.filepath), controls=True,
-            height="54px", config={"file": {"forceAudio": True}},
-        )
-
-
-def _sensor_plot(panel, card):
-    traces, caption = _sample.sensor_plot(card.filepath)
-    panel.md(caption, name="sensor_caption")
-    if traces:
-        panel.plot("sensor_plot", data=traces, height="260px", layout={
-            "height": 260, "showlegend": True,
-            "margin": {"t": 8, "l": 40, "b": 36, "r": 8},
-            "xaxis": {"title": {"text": "time (s)"}},
-        })
-
-
-def actions(panel, owner, card, n_selected):
-    """The buttons that queue deletions, and the selection's buttons."""
     row = panel.h_stack("actions", gap=1, align_x="left")
-    row.btn("delete_item", label="Delete item (d)", icon="delete",
-            on_click=owner.delete_item, disabled=card is None)
-    if n_selected:
-        row.btn("delete_selection", label=f"Delete selection ({n_selected})",
-                icon="delete_sweep", on_click=owner.delete_selection)
-        row.btn("clear_selection", label="Clear selection", icon="deselect",
-                on_click=owner.clear_selection)
+    row.btn("delete_selection", label=f"Delete selection ({n_selected})",
+            icon="delete_sweep", on_click=owner.delete_selection)
+    row.btn("clear_selection", label="Clear selection", icon="deselect",
+            on_click=owner.clear_selection)
 
 
 def queue(panel, owner, text, n_pending, n_actions):

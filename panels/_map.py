@@ -182,7 +182,10 @@ def layout(key, n_points, revision=None):
         "showlegend": True,
         "legend": {"itemsizing": "constant", "title": {"text": "label"}},
         "uirevision": key,
-        "dragmode": "lasso",
+        # a click in Plotly's lasso or box mode also clears the selection,
+        # which redraws every point several times (0.5 s at 100,000):
+        # drag pans, the wheel zooms, the toolbar has lasso and box select
+        "dragmode": "pan",
         "hovermode": "closest",
         "margin": {"t": 24, "l": 40, "b": 40, "r": 8},
         "xaxis": {"zeroline": False, "title": {"text": f"{n_points} points"}},

@@ -1,19 +1,21 @@
 """The clicked sample: what it is, its scores and a preview of its data.
 
-Images are shown as they are; audio as its rendered preview (waveform or
-spectrogram PNG from the sample's ``preview`` field) plus a player; sensor
-recordings as a line chart of their axes. Files are served by the App's
-``/media?filepath=`` route.
+The panel's own component (``dist/index.umd.js``) draws the card; it asks
+for it with the ``sample_card`` operator (:mod:`panels._card`), whose answer
+is :func:`card_payload`. Images are shown as they are; audio as its rendered
+preview (waveform or spectrogram PNG from the sample's ``preview`` field)
+plus a player; sensor recordings as a line chart of their axes. Files are
+served by the App's ``/media?filepath=`` route.
 """
 
 import dataclasses
 import os
 import urllib.parse
 
-from ._text import md
-
-# a line chart of more frames than this shows every k-th frame, and says so
-MAX_PLOT_FRAMES = 20_000
+# a sensor chart of more frames than this draws the lowest and the highest
+# value of each of PLOT_BUCKETS stretches of the recording, and says so
+MAX_PLOT_FRAMES = 2_000
+PLOT_BUCKETS = MAX_PLOT_FRAMES // 2
 
 
 @dataclasses.dataclass
@@ -73,22 +75,51 @@ def media_url(path):
     return "/media?filepath=" + urllib.parse.quote(str(path), safe="")
 
 
-def card_markdown(card, scores):
-    """The sample's file, label, queued change and scores, as markdown."""
-    lines = [
-        f"**{md(card.name)}** ({card.kind or 'unknown kind'})  ",
-        f"label: **{_label(card.label)}**",
-    ]
+def card_payload(card, scores):
+    """What the panel's component draws for a clicked sample (plain JSON).
+
+    Keys: ``id``, ``title`` (file name and kind), ``label`` (the label
+    sentence), ``filepath``, ``scores`` (a sentence), ``image`` (URL or
+    None), ``audio`` (URL or None), ``note`` (why there is no preview, or
+    None) and ``sensor`` (:func:`sensor_chart`, or None).
+    """
+    label = f"label: {_label(card.label)}"
     if card.pending:
         change = (
             "delete" if card.pending.get("delete")
-            else f"label → **{_label(card.pending.get('label'))}**"
+            else f"label → {_label(card.pending.get('label'))}"
         )
-        lines[-1] += f" · queued: {change} (not saved yet)"
-    lines[-1] += "  "
-    lines.append(f"{md(card.filepath)}  ")
-    lines.append(scores_line(scores))
-    return "\n".join(lines)
+        label += f" · queued: {change} (not saved yet)"
+    payload = {
+        "id": card.id,
+        "title": f"{card.name} ({card.kind or 'unknown kind'})",
+        "label": label,
+        "filepath": card.filepath,
+        "scores": scores_line(scores),
+        "image": media_url(card.preview) if card.preview else None,
+        "audio": media_url(card.filepath) if card.kind == "audio" else None,
+        "note": None,
+        "sensor": None,
+    }
+    if card.kind == "timeseries":
+        payload["image"] = None
+        payload["sensor"] = sensor_chart(card.filepath)
+    elif not card.preview:
+        payload["note"] = (
+            "No waveform preview: import the files with import_samples to "
+            "render one." if card.kind == "audio" else
+            "No preview: the file is missing or not an image."
+        )
+    return payload
+
+
+def missing_payload(sample_id):
+    """The card of a sample that is not in the dataset (any more)."""
+    return {
+        "id": sample_id,
+        "missing": True,
+        "title": "The clicked sample is not in the dataset any more",
+    }
 
 
 def scores_line(scores):
@@ -105,32 +136,60 @@ def scores_line(scores):
     return "scores: " + (", ".join(parts) if parts else "none for this sample")
 
 
-def sensor_plot(path):
-    """Line-chart traces of a sensor recording's axes, and a caption.
+def sensor_chart(path):
+    """The axes of a sensor recording, ready to draw as lines.
 
     Returns:
-        ``(traces, caption)``; ``([], reason)`` when the file cannot be read
+        a dict: ``axes`` (names), ``t`` (seconds), ``series`` (one list of
+        values per axis, aligned with ``t``) and ``caption``; a recording
+        that cannot be read gives empty lists and the reason as caption
     """
+    import numpy as np
+
     from fiftyone_plugin import media
 
     try:
         signal = media.read_timeseries(path)
     except media.MediaError as e:
-        return [], f"cannot plot this recording: {e.reason}"
+        caption = f"cannot plot this recording: {e.reason}"
+        return {"axes": [], "t": [], "series": [], "caption": caption}
     n = signal.n_frames
-    step = max(1, -(-n // MAX_PLOT_FRAMES))
-    data = signal.data[::step]
-    t = [round(k * step / signal.fs, 6) for k in range(len(data))]
-    traces = [
-        {"type": "scatter", "mode": "lines", "name": axis, "x": t,
-         "y": data[:, j].astype(float).round(6).tolist()}
-        for j, axis in enumerate(signal.axes)
-    ]
+    data = np.asarray(signal.data, dtype=float)
+    frames = np.arange(n)
     caption = f"{len(signal.axes)} axes, {n} frames at {signal.fs:g} Hz"
-    if step > 1:
-        caption += f"; every {step}th frame is drawn ({len(data)} of {n})"
-    return traces, caption
+    if n > MAX_PLOT_FRAMES:
+        frames, data = _envelope(data)
+        caption += (
+            f"; drawn as the lowest and highest value of each of "
+            f"{PLOT_BUCKETS} stretches"
+        )
+    return {
+        "axes": list(signal.axes),
+        "t": np.round(frames / signal.fs, 6).tolist(),
+        "series": [np.round(data[:, j], 6).tolist() for j in range(data.shape[1])],
+        "caption": caption,
+    }
+
+
+def _envelope(data):
+    """Each stretch's lowest and highest value per axis, as two points.
+
+    A long recording keeps its peaks this way (every k-th frame would drop
+    them). The points sit at the start and the middle of their stretch, so
+    all axes share one time line.
+    """
+    import itertools
+
+    import numpy as np
+
+    edges = np.linspace(0, len(data), PLOT_BUCKETS + 1).astype(int)
+    frames, rows = [], []
+    for start, stop in itertools.pairwise(edges):
+        chunk = data[start:stop]
+        frames += [start, (start + stop) / 2]
+        rows += [chunk.min(axis=0), chunk.max(axis=0)]
+    return np.asarray(frames, dtype=float), np.asarray(rows)
 
 
 def _label(label):
-    return "unlabeled" if label is None else md(label)
+    return "unlabeled" if label is None else label

@@ -4,13 +4,15 @@ Lifecycle methods and button callbacks are thin: each reads the panel state,
 calls one helper and lets ``render`` lay out the result. What travels where:
 
 - ``ctx.panel.state`` (sent back by the App with every request) holds only
-  small things: the chosen map, the clicked sample id, a few counts, the
-  plot's data revision and the last message. Events can overlap (a late
-  ``on_load`` may answer after a click), so only a click, a change of map or
-  the clicked sample's removal write the clicked id: a late answer never
-  takes the click back. The panel has no App inputs (they would copy the
-  plot data into the state): the typed label comes with each call from the
-  panel's own component (``dist/index.umd.js``);
+  small things: the chosen map, a few counts, the plot's data revision and
+  the last message. The panel has no App inputs (they would copy the plot
+  data into the state);
+- the panel's own component (``dist/index.umd.js``) owns the click: it
+  takes the map's clicks in the browser, asks the ``sample_card`` operator
+  for the clicked sample and draws its card, so a click does not make the
+  App render the panel (and redraw every point) again. It sends the
+  clicked sample id and the typed label with each call (Set label, Delete
+  item, the keys), so no event can take a click back;
 - ``ctx.panel.data`` (write-only) holds the plot traces; the three overlay
   traces (queued labels, queued deletions, grid selection) come first and
   are replaced on their own, so a queue change does not resend every point;
@@ -24,9 +26,9 @@ import uuid
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from . import _edits, _layout, _map, _runs, _sample
+from . import _edits, _layout, _map, _runs
 
-PLUGIN = "@data-explorer/data-explorer"
+PLUGIN = _layout.PLUGIN
 COMPUTE_URI = f"{PLUGIN}/compute_data_explorer"
 CLEAR_RUN_URI = f"{PLUGIN}/clear_data_explorer"
 PLACE_URI = f"{PLUGIN}/place_new_samples"
@@ -45,7 +47,9 @@ class DataExplorerPanel(foo.Panel):
             help_markdown=(
                 "Click a point to preview its sample; type a label and press "
                 "**l** (Set label) or **d** (Delete item). Edits are queued "
-                "until **Save labels**. Lasso points to select them in the grid."
+                "until **Save labels**. Drag to pan, scroll to zoom; pick Lasso "
+                "or Box Select in the plot's toolbar to select points in the "
+                "grid."
             ),
         )
 
@@ -64,13 +68,8 @@ class DataExplorerPanel(foo.Panel):
     # the map --------------------------------------------------------------
 
     def on_change_run(self, ctx):
-        ctx.panel.state.set({
-            "run": ctx.params.get("value"), "current": None, "message": None,
-        })
+        ctx.panel.state.set({"run": ctx.params.get("value"), "message": None})
         _open(ctx)
-
-    def on_click(self, ctx):
-        _show_sample(ctx, ctx.params.get("id"))
 
     def on_select(self, ctx):
         ids = list(dict.fromkeys(
@@ -91,6 +90,7 @@ class DataExplorerPanel(foo.Panel):
     # edits (queued) -------------------------------------------------------
 
     def set_label(self, ctx):
+        """Queues the typed label for the clicked sample (``sample_id``)."""
         label = _typed_label(ctx)
         if not label:
             return _say(ctx, "Type a label first, then Set label (or press l)")
@@ -99,6 +99,7 @@ class DataExplorerPanel(foo.Panel):
         ))
 
     def delete_item(self, ctx):
+        """Queues the deletion of the clicked sample (``sample_id``)."""
         _queue_edit(ctx, lambda info, queue, sample_id: _edits.delete(
             queue, [sample_id]
         ))
@@ -195,18 +196,14 @@ def _render_map(ctx, panel, owner, info):
     """The map, the clicked sample, the actions and the queue."""
     summary = ctx.panel.state.summary or {}
     _layout.notices(panel, info, summary)
-    _layout.map_plot(
-        panel, owner, info.key, summary.get("n_points", 0),
-        ctx.panel.state.map_revision,
-    )
+    revision = ctx.panel.state.map_revision
+    _layout.map_plot(panel, owner, info.key, summary.get("n_points", 0), revision)
     queue = _edits.queue_for(ctx.dataset, info)
     actions, pending = queue.actions, queue.pending()
-    card = _sample.load_card(
-        ctx.dataset, ctx.panel.state.current, info.label_field, pending
+    _layout.controls(
+        panel, owner, ctx.dataset.name, info.key, revision, len(ctx.selected)
     )
-    _layout.sample(panel, card, _scores(ctx, info, card))
-    _layout.controls(panel, owner, len(ctx.selected))
-    _layout.actions(panel, owner, card, len(ctx.selected))
+    _layout.selection_actions(panel, owner, len(ctx.selected))
     _layout.queue(
         panel, owner, _edits.queue_markdown(actions, pending, ctx.dataset),
         len(pending), len(actions),
@@ -225,15 +222,14 @@ def _run_queue(ctx):
 
 
 def _open(ctx):
-    """Chooses the map, draws it and keeps the clicked sample if still there."""
+    """Chooses the map and draws it."""
     run = _current_run(ctx)
     ctx.panel.state.run = run
     if run is None:
         ctx.panel.data.set("map", [])
-        ctx.panel.state.set({"summary": {}, "current": None})
+        ctx.panel.state.summary = {}
         return
     _draw_map(ctx, _runs.run_info(ctx.dataset, run))
-    _forget_sample_if_gone(ctx)
 
 
 def _draw_map(ctx, info):
@@ -286,44 +282,22 @@ def _new_map_revision(ctx):
 
 
 def _redraw_after_write(ctx, info):
-    """After the dataset changed: the map, the clicked sample, the App grid."""
+    """After the dataset changed: the map (the card follows) and the App grid."""
     _draw_map(ctx, info)
-    _forget_sample_if_gone(ctx)
     ctx.ops.reload_dataset()
 
 
-def _show_sample(ctx, sample_id):
-    """Makes ``sample_id`` the clicked sample (None if it is not there)."""
-    ctx.panel.state.current = sample_id if _present(ctx, sample_id) else None
-
-
-def _forget_sample_if_gone(ctx):
-    """Clears the clicked sample if it left the dataset; else leaves it be."""
-    current = ctx.panel.state.current
-    if current and not _present(ctx, current):
-        ctx.panel.state.current = None
-
-
-def _present(ctx, sample_id):
-    return bool(sample_id) and bool(ctx.dataset.select([sample_id]).count())
-
-
-def _scores(ctx, info, card):
-    """The clicked sample's quality scores (None: not computed for this map)."""
-    if card is None or not info.is_explorer_run:
-        return None
-    from fiftyone_plugin import assist
-
-    # one sample's scores: a one-sample view keeps this O(1)
-    found = assist.scores(ctx.dataset.select([card.id]), info.key)
-    return found.get(card.id) if found else None
-
-
 def _queue_edit(ctx, edit):
-    """Runs ``edit(info, queue, sample_id)`` on the clicked sample."""
-    sample_id = ctx.panel.state.current
+    """Runs ``edit(info, queue, sample_id)`` on the clicked sample.
+
+    The panel's component sends the clicked sample as ``sample_id``.
+    """
+    sample_id = ctx.params.get("sample_id")
     if not sample_id:
         return _say(ctx, "Click a point first: this applies to the clicked sample")
+    if not ctx.dataset.select([sample_id]).count():
+        return _say(ctx, "nothing queued: the clicked sample is not in the "
+                         "dataset any more; click another point")
     info, queue = _run_queue(ctx)
     try:
         message = edit(info, queue, sample_id)

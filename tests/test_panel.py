@@ -5,9 +5,14 @@ the panel's URI with ``__method__``, ``panel_id`` and ``panel_state``) and
 reads what the App would receive: state and data patches, the rendered
 layout, and the operations triggered (selection, prompts, reloads).
 
+A click is the panel component's (``dist/index.umd.js``): it asks the
+``sample_card`` operator for the card and sends the clicked sample with each
+call. :class:`Driver` plays that part too (``click``).
+
 Pins: every point is drawn, one trace per class, unlabeled gray and named
 "Unlabeled"; missing vectors, late samples and color fallbacks are stated; a
-click shows the sample (image, audio preview and player, sensor axes,
+click is answered by the card operator alone, without a panel render, and
+its card shows the sample (image, audio preview and player, sensor axes,
 scores once computed); Set label and Delete item only queue, Save writes all
 at once and reports conflicts, Discard and Undo leave the dataset alone; the
 queue outlives the panel; assisted labeling queues exactly the library's
@@ -26,6 +31,7 @@ import pydash
 import pytest
 
 PANEL = "@data-explorer/data-explorer/data_explorer"
+CARD = "@data-explorer/data-explorer/sample_card"
 PANEL_ID = "panel-under-test"
 N_OVERLAYS = 3  # queued labels, queued deletions, selected: the first traces
 
@@ -40,9 +46,14 @@ class Driver:
         self.selected = []
         self.requests = []
         self.output = None
+        self.clicked = None
+        self.card = None
 
     def call(self, method, **params):
-        """Runs a panel method; applies the patches the App would apply."""
+        """Runs a panel method; applies the patches the App would apply.
+
+        As the panel's component does, it sends the clicked sample along.
+        """
         import fiftyone.operators as foo
 
         result = foo.execute_operator(PANEL, ctx={
@@ -50,7 +61,8 @@ class Driver:
             "selected": list(self.selected),
             "params": {
                 "__method__": method, "panel_id": PANEL_ID,
-                "panel_state": copy.deepcopy(self.state), **params,
+                "panel_state": copy.deepcopy(self.state),
+                "sample_id": self.clicked, **params,
             },
         })
         self.requests = [r.to_json() for r in result.executor._requests]
@@ -69,6 +81,33 @@ class Driver:
             self.selected = [s["id"] for s in params["samples"]]
         elif uri == "show_panel_output":
             self.output = params["output"]
+
+    def click(self, sample_id):
+        """What the component does on a click: asks for the sample's card.
+
+        Returns:
+            the operator's result (its ``executor`` records what it asked
+            the App to do)
+        """
+        self.clicked = sample_id
+        return self.fetch_card()
+
+    def fetch_card(self):
+        """Asks ``sample_card`` for the clicked sample's card, as the component
+        does after a click and whenever the plot's data revision changes."""
+        import fiftyone.operators as foo
+
+        controls = self.prop("controls")["view"]
+        result = foo.execute_operator(controls["card_operator"], ctx={
+            "dataset": self.dataset,
+            "params": {"brain_key": controls["brain_key"],
+                       "sample_id": self.clicked},
+        })
+        assert result.error is None, result.error
+        self.card = result.result
+        if self.card.get("missing"):
+            self.clicked = None  # the component forgets it
+        return result
 
     def triggered(self, uri):
         """The params of each request to ``uri`` made by the last call."""
@@ -181,7 +220,8 @@ def _opened(dataset):
 
 
 def _click(driver, sample_id):
-    return driver.call("on_click", id=sample_id, idx=0, trace="x")
+    driver.click(sample_id)
+    return driver
 
 
 def _label_of(dataset, sample_id):
@@ -286,34 +326,70 @@ def test_a_click_shows_the_image_and_its_label(images):
     sample = images.match({"ground_truth.label": "bird"}).first()
     driver = _click(_opened(images), sample.id)
 
-    assert driver.state["current"] == sample.id
-    info = driver.text("sample_info")
-    assert os.path.basename(sample.filepath).replace("_", "\\_") in info
-    assert "label: **bird**" in info
-    image = driver.prop("preview_image")
-    assert image["default"] == (
-        "/media?filepath=" + sample.filepath.replace("/", "%2F")
+    card = driver.card
+    assert card["id"] == sample.id
+    assert card["title"] == os.path.basename(sample.filepath) + " (image)"
+    assert card["label"] == "label: bird"
+    assert card["filepath"] == sample.filepath
+    assert card["image"] == "/media?filepath=" + sample.filepath.replace("/", "%2F")
+    assert card["audio"] is None and card["sensor"] is None
+
+
+def test_a_click_is_answered_without_a_panel_render(images):
+    """The plot has no on_click: a click through the panel would make the App
+    render the panel again, copying and redrawing every point."""
+    driver = _opened(images)
+    assert "on_click" not in driver.prop("map")["view"]
+    controls = driver.prop("controls")["view"]
+    assert controls["card_operator"] == CARD
+    assert controls["brain_key"] == "viz" and controls["dataset"] == images.name
+    assert controls["revision"] == driver.state["map_revision"]
+
+    answer = driver.click(images.first().id)
+    assert answer.executor._requests == [], "no panel patch, no render"
+    assert "current" not in driver.state and images.first().id not in repr(
+        driver.state
     )
 
 
-def test_a_late_answer_to_an_earlier_event_keeps_the_click(images):
-    """The App may answer an ``on_load`` sent before a click after the click."""
-    before, clicked = images.values("id")[:2]
-    driver = _click(_opened(images), before)
-    stale = copy.deepcopy(driver.state)
+def test_a_queued_change_shows_in_the_card_and_a_removed_sample_is_forgotten(
+    images,
+):
+    sample_id = images.first().id
+    driver = _click(_opened(images), sample_id)
 
-    _click(driver, clicked)
-    late = Driver(images)
-    late.state = stale
-    late.call("on_load")
-    assert not any(
-        "current" in patch["state"]
-        for patch in late.triggered("patch_panel_state")
-    ), "a reload of the map must not write the clicked sample back"
+    driver.call("set_label", label="lion")
+    assert driver.fetch_card() and "queued: label → lion (not saved yet)" in (
+        driver.card["label"]
+    )
+    driver.call("discard")
+    driver.call("delete_item")
+    driver.fetch_card()
+    assert "queued: delete" in driver.card["label"]
 
-    images.delete_samples([before])
-    late.call("on_load")
-    assert late.state["current"] is None, "a sample that is gone is forgotten"
+    driver.call("save")
+    driver.fetch_card()
+    assert driver.card["missing"] is True and driver.clicked is None
+
+
+def test_an_edit_for_a_sample_that_is_gone_is_refused(images):
+    sample_id = images.first().id
+    driver = _click(_opened(images), sample_id)
+    images.delete_samples([sample_id])
+
+    driver.call("set_label", label="ghost")
+    assert "not in the dataset any more" in driver.state["message"]
+    assert "empty" in driver.queue_text()
+    driver.call("delete_item", sample_id=None)
+    assert "Click a point first" in driver.state["message"]
+
+
+def test_the_card_of_a_map_that_is_gone_falls_back_to_the_first_map(images):
+    from panels._card import sample_card
+
+    sample = images.match({"ground_truth.label": "cat"}).first()
+    assert sample_card(images, "no-such-map", sample.id)["label"] == "label: cat"
+    assert sample_card(images, "viz", None)["missing"] is True
 
 
 def test_an_audio_click_shows_its_preview_and_a_player(dataset, tmp_path):
@@ -328,14 +404,25 @@ def test_an_audio_click_shows_its_preview_and_a_player(dataset, tmp_path):
     import_samples(dataset, str(tmp_path), labels="none")
     _add_plain_map(dataset)
     sample = dataset.first()
-    driver = _click(_opened(dataset), sample.id)
+    card = _click(_opened(dataset), sample.id).card
 
-    assert driver.prop("preview_image")["default"].endswith(
-        sample.preview.replace("/", "%2F")
-    )
-    player = driver.prop("player")
-    assert player["default"]["url"].endswith(".wav")
-    assert player["view"]["controls"] is True
+    assert card["image"].endswith(sample.preview.replace("/", "%2F"))
+    assert card["audio"] == "/media?filepath=" + sample.filepath.replace("/", "%2F")
+    assert card["title"].endswith(".wav (audio)")
+
+
+def test_an_audio_file_without_a_preview_says_how_to_get_one(dataset, tmp_path):
+    import fiftyone as fo
+    import soundfile as sf
+
+    path = tmp_path / "raw.wav"
+    sf.write(path, np.zeros(800), 8000)
+    dataset.add_sample(fo.Sample(filepath=str(path)))
+    _add_plain_map(dataset)
+    card = _click(_opened(dataset), dataset.first().id).card
+
+    assert card["image"] is None and card["audio"].endswith("raw.wav")
+    assert "import_samples" in card["note"]
 
 
 def test_a_sensor_click_plots_its_axes(dataset, tmp_path):
@@ -349,12 +436,41 @@ def test_a_sensor_click_plots_its_axes(dataset, tmp_path):
         (tmp_path / f"walk{k}.csv").write_text("\n".join(rows) + "\n")
     import_samples(dataset, str(tmp_path), labels="none")
     _add_plain_map(dataset)
-    driver = _click(_opened(dataset), dataset.first().id)
+    first = dataset.first()
+    card = _click(_opened(dataset), first.id).card
 
-    plot = driver.prop("sensor_plot")["view"]
-    assert [t["name"] for t in plot["data"]] == ["accX", "accY", "accZ"]
-    assert len(plot["data"][0]["x"]) == 100
-    assert "3 axes, 100 frames at 100 Hz" in driver.text("sensor_caption")
+    chart = card["sensor"]
+    assert chart["axes"] == ["accX", "accY", "accZ"]
+    assert len(chart["t"]) == 100 and chart["t"][1] == pytest.approx(0.01)
+    assert [len(v) for v in chart["series"]] == [100, 100, 100]
+    assert chart["series"][2][:4] == [0.0, 1.0, 2.0, 0.0]
+    assert chart["caption"] == "3 axes, 100 frames at 100 Hz"
+    assert card["image"] is None
+
+
+def test_a_long_recording_keeps_its_peaks_in_the_chart(tmp_path):
+    from panels._sample import MAX_PLOT_FRAMES, PLOT_BUCKETS, sensor_chart
+
+    n = 50_000
+    values = np.zeros(n)
+    values[31_337] = 9.0  # one spike: every k-th frame would miss it
+    values[7_001] = -4.0
+    rows = ["timestamp,accX"] + [f"{i},{v:g}" for i, v in enumerate(values)]
+    (tmp_path / "long.csv").write_text("\n".join(rows) + "\n")
+
+    chart = sensor_chart(str(tmp_path / "long.csv"))
+    assert len(chart["t"]) == 2 * PLOT_BUCKETS <= MAX_PLOT_FRAMES
+    assert max(chart["series"][0]) == 9.0 and min(chart["series"][0]) == -4.0
+    assert chart["t"] == sorted(chart["t"])
+    assert "lowest and highest value" in chart["caption"]
+
+
+def test_an_unreadable_recording_says_why(tmp_path):
+    from panels._sample import sensor_chart
+
+    (tmp_path / "bad.csv").write_text("timestamp,accX\n0,not a number\n")
+    chart = sensor_chart(str(tmp_path / "bad.csv"))
+    assert chart["axes"] == [] and chart["caption"].startswith("cannot plot")
 
 
 def _add_plain_map(dataset):
@@ -413,7 +529,6 @@ def test_delete_then_save_removes_and_restore_brings_back(images):
     assert len(images) == 8
     driver.call("save")
     assert sample_id not in images.values("id")
-    assert driver.state["current"] is None
     assert driver.state["summary"]["n_points"] == 7
 
     driver.call("restore")
@@ -612,6 +727,7 @@ def test_the_layout_has_no_app_inputs_and_the_plot_is_composite(images):
     assert controls["keys"] == ["l", "d"]
     assert controls["on_key"].endswith("#on_key")
     assert controls["on_set_label"].endswith("#set_label")
+    assert controls["on_delete_item"].endswith("#delete_item")
 
 
 def test_overlay_traces_come_first_and_every_trace_names_its_symbol(images):
@@ -636,7 +752,8 @@ def test_several_maps_are_buttons_and_switching_redraws(images, rng):
     assert [b["label"] for b in buttons] == ["Map: second", "viz"]
 
     driver.call("on_change_run", value="viz")
-    assert driver.state["run"] == "viz" and driver.state["current"] is None
+    assert driver.state["run"] == "viz"
+    assert driver.prop("controls")["view"]["brain_key"] == "viz"
     assert driver.prop("map_1")["view"]["label"] == "Map: viz"
 
 
@@ -646,12 +763,12 @@ def test_a_click_shows_the_scores_once_they_are_computed(dataset, tmp_path, rng)
     _explorer_dataset(dataset, tmp_path, rng)
     sample_id = dataset.first().id
     driver = _click(_opened(dataset), sample_id)
-    assert "scores: not computed for this map" in driver.text("sample_info")
+    assert driver.card["scores"] == "scores: not computed for this map"
 
     assist.compute_label_issues(dataset, "explorer")
     _click(driver, sample_id)
-    info = driver.text("sample_info")
-    assert "outlier" in info and "likely mislabeled" in info
+    scores = driver.card["scores"]
+    assert "outlier" in scores and "likely mislabeled" in scores
 
 
 def test_a_plain_map_is_colored_by_a_classification_field(images):

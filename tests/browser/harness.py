@@ -209,7 +209,6 @@ class PanelUI:
         self.app_url = app_url
         self.panel = page.locator(PANEL_CONTENT)
         self._popup_seen = False
-        self.last_hover_s = 0.0
 
     def open(self, dataset_name, n_points, timeout=120_000):
         """Loads the dataset's page and waits until the map has all its points.
@@ -298,27 +297,29 @@ class PanelUI:
             arg=[prefix, list(ids)], timeout=timeout, polling=200,
         )
 
+    def point_xy(self, sample_id):
+        """The sample's point on the page, in pixels."""
+        xy = self.page.evaluate(_POINT_XY_JS, [sample_id, list(OVERLAY_PREFIXES)])
+        if xy is None:
+            raise AssertionError(f"sample {sample_id} is not on the map")
+        return xy
+
+    def hover_point(self, sample_id):
+        """Moves the mouse onto the sample's point (Plotly then highlights it)."""
+        xy = self.point_xy(sample_id)
+        self.page.mouse.move(xy[0] - 3, xy[1] - 3)
+        self.page.mouse.move(*xy)
+        self.page.wait_for_timeout(200)
+
     def click_point(self, sample_id, shows, tries=3):
         """Hovers over the sample's point, clicks it, waits for ``shows``.
 
         Plotly takes a click only on a hovered point, and a click that lands
-        while the panel re-renders is lost, so it is retried. The seconds
-        spent hovering (before each click) are left in ``last_hover_s``, so
-        a timing can leave them out.
+        while the panel re-renders is lost, so it is retried.
         """
-        self.last_hover_s = 0.0
         for attempt in range(tries):
-            start = time.perf_counter()
-            xy = self.page.evaluate(
-                _POINT_XY_JS, [sample_id, list(OVERLAY_PREFIXES)]
-            )
-            if xy is None:
-                raise AssertionError(f"sample {sample_id} is not on the map")
-            self.page.mouse.move(xy[0] - 3, xy[1] - 3)
-            self.page.mouse.move(*xy)
-            self.page.wait_for_timeout(200)
-            self.last_hover_s += time.perf_counter() - start
-            self.page.mouse.click(*xy)
+            self.hover_point(sample_id)
+            self.page.mouse.click(*self.point_xy(sample_id))
             try:
                 return self.wait_text(shows, timeout=10_000)
             except _timeout_error():
@@ -353,7 +354,7 @@ class PanelUI:
     def text(self):
         return self.panel.inner_text()
 
-    def wait_text(self, text, timeout=30_000):
+    def wait_text(self, text, timeout=30_000, polling=200):
         """Waits until the panel shows ``text``.
 
         Raises:
@@ -364,7 +365,7 @@ class PanelUI:
             self.page.wait_for_function(
                 "([sel, t]) => { const e = document.querySelector(sel);"
                 " return !!e && e.innerText.includes(t); }",
-                arg=[PANEL_CONTENT, text], timeout=timeout, polling=200,
+                arg=[PANEL_CONTENT, text], timeout=timeout, polling=polling,
             )
         except _timeout_error() as e:
             raise _timeout_error()(

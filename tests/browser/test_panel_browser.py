@@ -6,10 +6,11 @@ recordings with plain brain visualizations. Every check of the dataset is
 made from Python, against the database the App writes to.
 
 Pins, in the browser: the panel opens with every point; a click shows that
-sample's image, audio preview and player, or sensor axes; ``l`` with a typed
-label queues, and Save writes it; assisted labeling queues and saves exactly
-the library's proposal; ``d`` then Save deletes and Restore brings the
-sample back; a page reload keeps an unsaved queue; Discard leaves the
+sample's image, audio preview and player, or sensor axes, and asks only the
+``sample_card`` operator (no panel render); ``l`` with a typed label queues,
+and Save writes it; assisted labeling queues and saves exactly the library's
+proposal; ``d`` then Save deletes and Restore brings the sample back; a page
+reload keeps an unsaved queue and the clicked sample; Discard leaves the
 database untouched; a box selection on the map selects the samples in the
 App's grid.
 """
@@ -240,6 +241,8 @@ def test_a_reload_and_reopening_the_panel_keep_the_unsaved_queue(ui, images):
     ui.reload(N_IMAGES)
     ui.wait_text(pending)
     ui.wait_trace_ids("Queued label", queued)
+    ui.wait_text(_name(images, sample_id))  # the clicked sample is kept too
+    ui.wait_text("queued: label → kept (not saved yet)")
 
     ui.close_panel()
     ui.open_panel()
@@ -247,6 +250,34 @@ def test_a_reload_and_reopening_the_panel_keep_the_unsaved_queue(ui, images):
     ui.wait_text(pending)
     ui.wait_trace_ids("Queued label", queued)
     assert _label(images, sample_id) is None
+
+
+def test_a_click_asks_for_the_card_alone_and_never_renders_the_panel(ui, images):
+    """A click through the panel would make the App copy and redraw every
+    point; the component asks the ``sample_card`` operator instead."""
+    import json
+
+    first, second = images.match({"ground_truth.label": "dark"}).values("id")[:2]
+    calls = []
+
+    def record(request):
+        if "/operators/execute" in request.url and request.post_data:
+            body = json.loads(request.post_data)
+            calls.append((body.get("operator_uri"),
+                          (body.get("params") or {}).get("sample_id")))
+
+    ui.open(images.name, N_IMAGES)
+    ui.page.on("request", record)
+    try:
+        ui.click_point(first, shows=_name(images, first))
+        ui.click_point(second, shows=_name(images, second))
+        ui.wait_text("label: dark")
+    finally:
+        ui.page.remove_listener("request", record)
+    card = "@data-explorer/data-explorer/sample_card"
+    assert calls and all(uri == card for uri, _ in calls), calls
+    assert [i for _, i in calls][-1] == second
+    assert _name(images, first) not in ui.text()
 
 
 def test_discard_leaves_the_database_untouched(ui, images):
@@ -290,7 +321,7 @@ def test_requests_carry_a_small_panel_state(ui, images):
         ui.wait_text("Queue: empty")
     finally:
         ui.page.remove_listener("request", record)
-    assert len(states) >= 3
+    assert len(states) >= 2  # l and Discard (a click is no panel call)
     assert all("map" not in s and len(json.dumps(s)) < 4000 for s in states)
 
 
@@ -343,10 +374,9 @@ def test_a_sensor_click_plots_its_axes(ui, made):
     ui.open(dataset.name, len(dataset))
 
     ui.click_point(sample.id, shows="3 axes, 100 frames at 100 Hz")
-    names = ui.page.wait_for_function(
-        "() => { const plots = document.querySelectorAll('.js-plotly-plot');"
-        " const p = plots[plots.length - 1];"
-        " return plots.length > 1 && p._fullData.map(t => t.name).join(','); }",
-        timeout=30_000,
-    ).json_value()
-    assert names == "accX,accY,accZ"
+    chart = ui.panel.get_by_test_id("data-explorer-sensor")
+    assert chart.get_attribute("data-axes") == "accX,accY,accZ"
+    lines = chart.locator("polyline")
+    assert lines.count() == 3
+    assert len(lines.first.get_attribute("points").split()) == 100
+    assert "accY" in ui.text()
