@@ -123,36 +123,64 @@ def base_traces(data):
     return traces
 
 
-def overlay_traces(dataset, ids, xy, pending, selected, colors, size):
+def overlay_ids(pending, selected):
+    """Every sample id the overlay traces may show."""
+    return set(pending) | set(selected or [])
+
+
+def points_of(ids, xy, wanted):
+    """``{id: (x, y)}`` of the ``wanted`` ids among the points ``ids, xy``."""
+    wanted = set(wanted)
+    if not wanted:
+        return {}
+    return {i: xy[k] for k, i in enumerate(ids) if i in wanted}
+
+
+def overlay_points(dataset, key, wanted):
+    """``{id: (x, y)}`` of the ``wanted`` samples drawn on map ``key``.
+
+    Reads the map's stored points and looks up only ``wanted`` in the
+    dataset (a sample deleted since the map was drawn is not drawn), so a
+    queued edit costs little at any map size; :func:`positions` checks
+    every point.
+    """
+    if not wanted:
+        return {}
+    present = set(dataset.select(list(wanted)).values("id"))
+    results = dataset.load_brain_results(key)
+    return points_of(results.sample_ids, results.points, present)
+
+
+def overlay_traces(dataset, points, pending, selected, colors, size):
     """The three overlay traces: queued labels, queued deletions, selected.
 
     Args:
         dataset: the dataset
-        ids, xy: the map's points (:func:`positions`)
+        points: ``{id: (x, y)}`` of the drawn points among the overlays'
+            samples (:func:`overlay_points` or :func:`points_of`)
         pending: ``EditQueue.pending()``
         selected: ids selected in the App's grid
         colors: class colors (new labels in ``pending`` need one too)
         size: the marker size of the map
     """
-    where = {i: k for k, i in enumerate(ids)}
-    relabel = [i for i, p in pending.items() if "label" in p and i in where]
-    delete = [i for i, p in pending.items() if p.get("delete") and i in where]
-    chosen = [i for i in dict.fromkeys(selected or []) if i in where]
+    relabel = [i for i, p in pending.items() if "label" in p and i in points]
+    delete = [i for i, p in pending.items() if p.get("delete") and i in points]
+    chosen = [i for i in dict.fromkeys(selected or []) if i in points]
     names = _file_names(dataset, relabel + delete + chosen)
     new_label = [pending[i]["label"] for i in relabel]
     return [
         _overlay(
-            f"Queued label ({len(relabel)})", relabel, where, xy, size + 7,
+            f"Queued label ({len(relabel)})", relabel, points, size + 7,
             "circle-open", [colors.get(y) or _unlabeled_color() for y in new_label],
             [f"{names.get(i, '')} → {_hover_text(y)}"
              for i, y in zip(relabel, new_label)],
         ),
         _overlay(
-            f"Queued delete ({len(delete)})", delete, where, xy, size + 5,
+            f"Queued delete ({len(delete)})", delete, points, size + 5,
             "x", DELETE_COLOR, [f"{names.get(i, '')}: delete" for i in delete],
         ),
         _overlay(
-            f"Selected ({len(chosen)})", chosen, where, xy, size + 9,
+            f"Selected ({len(chosen)})", chosen, points, size + 9,
             "square-open", SELECTED_COLOR,
             [f"{names.get(i, '')}: selected" for i in chosen],
         ),
@@ -209,9 +237,10 @@ def _trace(name, rows, data, xs, ys, color, size, hover):
     }
 
 
-def _overlay(name, ids, where, xy, size, symbol, color, text):
-    rows = [where[i] for i in ids]
-    xs, ys = _coordinates(xy[rows]) if rows else ([], [])
+def _overlay(name, ids, points, size, symbol, color, text):
+    # few points: unrounded (the base traces round to the map's span)
+    xs = [float(points[i][0]) for i in ids]
+    ys = [float(points[i][1]) for i in ids]
     return {
         "type": "scattergl",
         "mode": "markers",

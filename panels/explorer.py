@@ -29,6 +29,9 @@ import fiftyone.operators.types as types
 from . import _edits, _layout, _map, _runs
 
 PLUGIN = _layout.PLUGIN
+# the map's classes ride in the panel state (for the overlays' colors) up to
+# this size; more are read from the dataset on each change
+MAX_STATE_CLASSES_CHARS = 1_500
 COMPUTE_URI = f"{PLUGIN}/compute_data_explorer"
 CLEAR_RUN_URI = f"{PLUGIN}/clear_data_explorer"
 PLACE_URI = f"{PLUGIN}/place_new_samples"
@@ -123,28 +126,30 @@ class DataExplorerPanel(foo.Panel):
     def undo(self, ctx):
         info, queue = _run_queue(ctx)
         action = queue.undo()
-        _show_overlays(ctx, info, queue)
-        _say(ctx, "undid: " + _edits.describe(action) if action else "nothing to undo")
+        _show_overlays(ctx, info, queue, message=(
+            "undid: " + _edits.describe(action) if action else "nothing to undo"
+        ))
 
     def discard(self, ctx):
         info, queue = _run_queue(ctx)
         n = queue.discard()
-        _show_overlays(ctx, info, queue)
-        _say(ctx, f"discarded {n} queued actions; the dataset is unchanged")
+        _show_overlays(ctx, info, queue, message=(
+            f"discarded {n} queued actions; the dataset is unchanged"
+        ))
 
     def save(self, ctx):
         info, queue = _run_queue(ctx)
         saved, message = _edits.save(queue)
         if saved:
-            _redraw_after_write(ctx, info)
+            return _redraw_after_write(ctx, info, message)
         _say(ctx, message)
 
     def restore(self, ctx):
         from fiftyone_plugin import labels
 
         n = labels.restore_deleted(ctx.dataset)
-        _redraw_after_write(ctx, _runs.run_info(ctx.dataset, _current_run(ctx)))
-        _say(ctx, f"restored {n} deleted samples")
+        _redraw_after_write(ctx, _runs.run_info(ctx.dataset, _current_run(ctx)),
+                            f"restored {n} deleted samples")
 
     # menu -----------------------------------------------------------------
 
@@ -224,66 +229,91 @@ def _run_queue(ctx):
 def _open(ctx):
     """Chooses the map and draws it."""
     run = _current_run(ctx)
-    ctx.panel.state.run = run
     if run is None:
         ctx.panel.data.set("map", [])
-        ctx.panel.state.summary = {}
+        ctx.panel.state.set({"run": None, "summary": {}})
         return
-    _draw_map(ctx, _runs.run_info(ctx.dataset, run))
+    _draw_map(ctx, _runs.run_info(ctx.dataset, run), run=run)
 
 
-def _draw_map(ctx, info):
-    """Sends every point of the map (class traces and overlays)."""
+def _draw_map(ctx, info, message=None, **values):
+    """Sends every point of the map (class traces and overlays).
+
+    ``message`` and ``values`` go into the same state patch.
+    """
     data = _map.load_map(ctx.dataset, info.key, info.label_field)
     traces = _map.base_traces(data)
     queue = _edits.queue_for(ctx.dataset, info)
-    overlays = _overlays(ctx, info, queue, data.ids, data.xy)
+    pending = queue.pending()
+    wanted = _map.overlay_ids(pending, ctx.selected)
+    overlays = _overlays(
+        ctx, pending, _map.points_of(data.ids, data.xy, wanted),
+        data.classes, len(data.ids),
+    )
     ctx.panel.data.set("map", overlays + traces)
-    _new_map_revision(ctx)
     skipped = {s.get("id") for s in info.skipped}
-    ctx.panel.state.summary = {
+    summary = {
         "n_points": len(data.ids),
         "n_dataset": data.n_dataset,
         "n_classes": len(data.classes),
         "n_not_placed": len(data.off_map - skipped),
     }
+    if len(repr(data.classes)) <= MAX_STATE_CLASSES_CHARS:
+        # the overlays' colors must match the classes as drawn
+        summary["classes"] = data.classes
+    _set_state(ctx, message, summary=summary, **values)
 
 
-def _overlays(ctx, info, queue, ids, xy):
-    pending = queue.pending()
+def _overlays(ctx, pending, points, classes, n_points):
     new_labels = [p.get("label") for p in pending.values()]
-    colors = _map.class_colors(
-        _map.dataset_classes(ctx.dataset, info.label_field), new_labels
-    )
-    size = _map.marker_size(len(ids))
+    colors = _map.class_colors(classes, new_labels)
+    size = _map.marker_size(n_points)
     return _map.overlay_traces(
-        ctx.dataset, ids, xy, pending, ctx.selected, colors, size
+        ctx.dataset, points, pending, ctx.selected, colors, size
     )
 
 
-def _show_overlays(ctx, info=None, queue=None):
-    """Replaces only the overlay traces (queue and selection highlights)."""
+def _show_overlays(ctx, info=None, queue=None, message=None):
+    """Replaces only the overlay traces (queue and selection highlights).
+
+    This runs on every queued edit, so it reads only the overlays' points,
+    not the whole map; ``message`` goes into the same state patch (each
+    patch makes the App render the panel again).
+    """
     if info is None:
         info, queue = _run_queue(ctx)
-    if not ctx.panel.state.summary:
-        return _draw_map(ctx, info)
-    ids, xy = _map.positions(ctx.dataset, info.key)
-    traces = _overlays(ctx, info, queue, ids, xy)
+    summary = ctx.panel.state.summary
+    if not summary:
+        return _draw_map(ctx, info, message)
+    pending = queue.pending()
+    wanted = _map.overlay_ids(pending, ctx.selected)
+    classes = summary.get("classes")
+    if classes is None:
+        classes = _map.dataset_classes(ctx.dataset, info.label_field)
+    traces = _overlays(
+        ctx, pending, _map.overlay_points(ctx.dataset, info.key, wanted),
+        classes, summary.get("n_points", 0),
+    )
     ctx.panel.data.set({f"map.{k}": t for k, t in enumerate(traces)})
-    _new_map_revision(ctx)
+    _set_state(ctx, message)
 
 
-def _new_map_revision(ctx):
-    """Tells the plot that its traces changed (see ``_map.layout``).
+def _set_state(ctx, message=None, **values):
+    """One state patch: a new plot revision, the message and ``values``.
 
-    A fresh token, not a counter: overlapping events cannot reuse a value.
+    The revision tells the plot that its traces changed (see
+    ``_map.layout``); a fresh token, not a counter, so overlapping events
+    cannot reuse a value.
     """
-    ctx.panel.state.map_revision = uuid.uuid4().hex[:12]
+    values["map_revision"] = uuid.uuid4().hex[:12]
+    if message is not None:
+        values["message"] = message
+    ctx.panel.state.set(values)
 
 
-def _redraw_after_write(ctx, info):
+def _redraw_after_write(ctx, info, message):
     """After the dataset changed: the map (the card follows) and the App grid."""
-    _draw_map(ctx, info)
+    _draw_map(ctx, info, message)
     ctx.ops.reload_dataset()
 
 
@@ -303,8 +333,7 @@ def _queue_edit(ctx, edit):
         message = edit(info, queue, sample_id)
     except ValueError as e:
         return _say(ctx, f"nothing queued: {e}")
-    _show_overlays(ctx, info, queue)
-    _say(ctx, message)
+    _show_overlays(ctx, info, queue, message=message)
 
 
 def _queue_selection_edit(ctx, edit):
@@ -317,8 +346,7 @@ def _queue_selection_edit(ctx, edit):
         message = edit(queue, ids)
     except ValueError as e:
         return _say(ctx, f"nothing queued: {e}")
-    _show_overlays(ctx, info, queue)
-    _say(ctx, message)
+    _show_overlays(ctx, info, queue, message=message)
 
 
 def _typed_label(ctx):

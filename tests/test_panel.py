@@ -621,6 +621,39 @@ def test_lasso_selects_in_the_grid_and_the_grid_selection_is_highlighted(images)
     assert driver.prop("delete_selection")["view"]["label"] == "Delete selection (3)"
 
 
+def test_overlays_show_only_samples_still_in_the_dataset(images):
+    ids = images.values("id")[:3]
+    driver = _opened(images)
+    driver.selected = ids
+    images.delete_samples([ids[0]])  # behind the panel: the map still has it
+
+    driver.call("on_change_selected")
+    assert driver.trace("Selected")["ids"] == ids[1:]
+    xy = dict(zip(*_map_points(images)))
+    trace = driver.trace("Selected")
+    assert [[x, y] for x, y in zip(trace["x"], trace["y"])] == [
+        pytest.approx(list(xy[i])) for i in ids[1:]
+    ]
+
+
+def test_a_queued_label_has_the_color_of_its_class_as_drawn(images):
+    from fiftyone_plugin.colors import class_colors
+
+    unlabeled = images.exists("ground_truth", False).first().id
+    driver = _click(_opened(images), unlabeled)
+    assert driver.state["summary"]["classes"] == ["bird", "cat", "dog"]
+
+    driver.call("set_label", label="dog")
+    trace = driver.trace("Queued label")
+    assert trace["ids"] == [unlabeled]
+    assert trace["marker"]["color"] == [class_colors(["bird", "cat", "dog"])["dog"]]
+
+
+def _map_points(dataset):
+    results = dataset.load_brain_results("viz")
+    return results.sample_ids, results.points
+
+
 def test_one_label_for_a_whole_selection(images):
     ids = images.values("id")[:4]
     driver = _opened(images)
