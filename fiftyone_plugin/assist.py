@@ -19,7 +19,7 @@ import pathlib
 
 import numpy as np
 
-from . import explorer
+from . import explorer, vector_io
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def _cached_index(dataset_id, brain_key, stamp, ids, field, name):
 
     dataset = fo.load_dataset(name)
     view = dataset.select(list(ids), ordered=True)
-    vectors = np.stack([np.ravel(v) for v in view.values(field)])
+    vectors = np.stack([np.ravel(v) for v in vector_io.vector_values(view, field)])
     index = NeighborIndex(vectors)
     path.parent.mkdir(parents=True, exist_ok=True)
     for old in path.parent.glob(f"{brain_key}-*.npz"):

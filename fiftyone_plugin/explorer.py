@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from . import features, mapping
+from . import features, mapping, vector_io
 
 logger = logging.getLogger(__name__)
 
@@ -225,7 +225,8 @@ def iter_compute_data_explorer(
     view = samples.exists(vector_field)
     ids = view.values("id")
     vectors = (
-        _stack(view.values(vector_field), vector_field) if ids else np.zeros((0, 0))
+        _stack(vector_io.vector_values(view, vector_field), vector_field)
+        if ids else np.zeros((0, 0))
     )
     if standardize is None:
         block_name = getattr(extractor.block, "name", None)

@@ -32,7 +32,7 @@ import time
 
 import numpy as np
 
-from . import explorer, features, mapping
+from . import explorer, features, mapping, vector_io
 from .explorer import DEFAULT_BRAIN_KEY, ExplorerError
 
 logger = logging.getLogger(__name__)
@@ -350,7 +350,7 @@ def _short(value, limit=120):
 def _place(dataset, record, ids, points, todo, k, threads, skipped):
     """``(ids, points)`` of the new samples that could be placed."""
     field = record["vectors"]["field"]
-    vector_of = dict(zip(*dataset.exists(field).values(["id", field])))
+    vector_of = vector_io.vectors_by_id(dataset, field)
 
     rows = [r for r, i in enumerate(ids) if i in vector_of]
     if not rows:

@@ -1,0 +1,94 @@
+"""Reading many stored vectors at once.
+
+FiftyOne stores a ``VectorField`` value as a zlib-compressed ``.npy`` blob
+and ``values()`` decodes each blob with ``np.load``: about 36 µs a vector,
+1.8 s for 50,000 64-d vectors on this machine, six times the time it takes
+to fetch them. :func:`vector_values` fetches the raw blobs and decodes them
+in bulk: the ``.npy`` header is parsed once per distinct header (all vectors
+of a run share one), the data is taken as it is. Anything else (lists,
+``None``, an unusual header) is decoded the ordinary way, so the result is
+always what ``values()`` would give, as fast as the common case allows.
+"""
+
+import io
+import math
+import zlib
+
+import numpy as np
+
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def vector_values(samples, field):
+    """The values of vector field ``field`` of ``samples``, in order.
+
+    The same as ``samples.values(field)`` for a ``VectorField`` (arrays,
+    ``None`` where a sample has no vector), only faster. The arrays may be
+    read-only views of the fetched bytes.
+    """
+    headers = {}
+    return [_decode(v, headers) for v in samples.values(field, _raw=True)]
+
+
+def vectors_by_id(samples, field):
+    """``{sample id: vector}`` of the ``samples`` that have a vector in ``field``."""
+    view = samples.exists(field)
+    ids, raw = view.values(["_id", field], _raw=True)
+    headers = {}
+    return {str(i): _decode(v, headers) for i, v in zip(ids, raw)}
+
+
+def _decode(value, headers):
+    if value is None:
+        return None
+    if not isinstance(value, bytes | bytearray):
+        return np.asarray(value)  # a list stored in a plain field
+    data = zlib.decompress(value)
+    start = _data_start(data)
+    if start is None:
+        return _load(data)
+    head = data[:start]
+    layout = headers.get(head)
+    if layout is None:
+        layout = headers[head] = _read_header(data, start)
+    if layout is False:
+        return _load(data)
+    shape, order, dtype = layout
+    count = math.prod(shape)
+    if len(data) - start != count * dtype.itemsize:
+        return _load(data)
+    return np.frombuffer(data, dtype, count, start).reshape(shape, order=order)
+
+
+def _data_start(data):
+    """Where the array data of an ``.npy`` blob starts (None: not ``.npy``)."""
+    if data[:6] != _NPY_MAGIC or len(data) < 10:
+        return None
+    major = data[6]
+    if major == 1:
+        return 10 + int.from_bytes(data[8:10], "little")
+    if major in (2, 3) and len(data) >= 12:
+        return 12 + int.from_bytes(data[8:12], "little")
+    return None
+
+
+def _read_header(data, start):
+    """``(shape, order, dtype)`` of a blob, or False to decode it with np.load."""
+    fmt = np.lib.format
+    readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+    with io.BytesIO(data[:start]) as f:
+        try:
+            reader = readers.get(fmt.read_magic(f))
+            if reader is None:
+                return False
+            shape, fortran, dtype = reader(f)
+        except (ValueError, TypeError):
+            return False
+        if dtype.hasobject or f.tell() != start:
+            return False
+    return tuple(shape), "F" if fortran else "C", dtype
+
+
+def _load(data):
+    with io.BytesIO(data) as f:
+        return np.load(f, allow_pickle=False)
