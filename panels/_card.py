@@ -37,7 +37,7 @@ def sample_card(dataset, brain_key, sample_id):
     does.
     """
     key = _runs.choose_map(_runs.list_maps(dataset), brain_key)
-    if not sample_id or key is None:
+    if key is None or not _sample.is_sample_id(sample_id):
         return _sample.missing_payload(sample_id)
     info = _runs.run_info(dataset, key)
     pending = _edits.queue_for(dataset, info).pending()

@@ -53,7 +53,9 @@ def load_card(dataset, sample_id, label_field, pending):
     for name in (f"{label_field}.label", "data_kind", "preview"):
         if dataset.has_field(name):
             fields.append(name)
-    rows = dataset.select([sample_id]).values(fields) if sample_id else None
+    if not is_sample_id(sample_id):
+        return None
+    rows = dataset.select([sample_id]).values(fields)
     if not rows or not rows[0]:
         return None
     row = dict(zip(fields, (column[0] for column in rows)))
@@ -68,6 +70,13 @@ def load_card(dataset, sample_id, label_field, pending):
         pending=pending.get(sample_id),
         preview=preview if preview and os.path.isfile(preview) else None,
     )
+
+
+def is_sample_id(value):
+    """Whether ``value`` can be a sample id (a 24-digit hex ObjectId string)."""
+    import bson
+
+    return isinstance(value, str) and bson.ObjectId.is_valid(value)
 
 
 def media_url(path):

@@ -26,7 +26,7 @@ import uuid
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from . import _edits, _layout, _map, _runs
+from . import _edits, _layout, _map, _runs, _sample
 
 PLUGIN = _layout.PLUGIN
 # the map's classes ride in the panel state (for the overlays' colors) up to
@@ -325,7 +325,8 @@ def _queue_edit(ctx, edit):
     sample_id = ctx.params.get("sample_id")
     if not sample_id:
         return _say(ctx, "Click a point first: this applies to the clicked sample")
-    if not ctx.dataset.select([sample_id]).count():
+    if not (_sample.is_sample_id(sample_id)
+            and ctx.dataset.select([sample_id]).count()):
         return _say(ctx, "nothing queued: the clicked sample is not in the "
                          "dataset any more; click another point")
     info, queue = _run_queue(ctx)

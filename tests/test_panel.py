@@ -382,6 +382,8 @@ def test_an_edit_for_a_sample_that_is_gone_is_refused(images):
     assert "empty" in driver.queue_text()
     driver.call("delete_item", sample_id=None)
     assert "Click a point first" in driver.state["message"]
+    driver.call("delete_item", sample_id="not-an-id")
+    assert "not in the dataset any more" in driver.state["message"]
 
 
 def test_the_card_of_a_map_that_is_gone_falls_back_to_the_first_map(images):
@@ -390,6 +392,8 @@ def test_the_card_of_a_map_that_is_gone_falls_back_to_the_first_map(images):
     sample = images.match({"ground_truth.label": "cat"}).first()
     assert sample_card(images, "no-such-map", sample.id)["label"] == "label: cat"
     assert sample_card(images, "viz", None)["missing"] is True
+    assert sample_card(images, "viz", "zzz")["missing"] is True
+    assert sample_card(images, "viz", {"$ne": 1})["missing"] is True
 
 
 def test_an_audio_click_shows_its_preview_and_a_player(dataset, tmp_path):
