@@ -204,9 +204,12 @@
     return children;
   }
 
-  function sampleCard(card, current) {
+  function sampleCard(card, current, notice) {
     var box = { "data-testid": "data-explorer-sample", style: { margin: "4px 0 10px" } };
-    if (!current) return h("div", box, "Click a point to see its sample.");
+    if (!current) {
+      return h("div", box, notice ? notice + ". Click another point." :
+        "Click a point to see its sample.");
+    }
     if (!card || card.id !== current) {
       return h("div", box, "Loading the clicked sample\u2026");
     }
@@ -214,8 +217,8 @@
     var parts = [
       h("div", { key: "title", style: { fontWeight: "bold" } }, card.title),
       h("div", { key: "label" }, card.label),
-      h("div", { key: "path", style: { fontSize: "0.85em", opacity: 0.75,
-        wordBreak: "break-all" } }, card.filepath),
+      h("div", { key: "path", style: { fontSize: "0.85em", opacity: 0.75 } },
+        card.filepath),
       h("div", { key: "scores" }, card.scores),
     ];
     if (card.image) {
@@ -247,6 +250,7 @@
       return remembered(view);
     });
     var cardState = React.useState(null);
+    var noticeState = React.useState(""); // why the last clicked card went away
     var current = currentState[0];
     var setCurrent = currentState[1];
     var card = cardState[0];
@@ -268,8 +272,9 @@
       now.trigger(now.view[method], sent);
     }
 
-    function choose(sampleId) {
+    function choose(sampleId, notice) {
       remember(latest.current.view, sampleId);
+      noticeState[1](notice || "");
       setCurrent(sampleId);
     }
 
@@ -280,6 +285,7 @@
       shownMap.current = mapKey;
       var kept = remembered(view);
       if (kept !== current) setCurrent(kept);
+      if (noticeState[0]) noticeState[1]("");
     }
 
     // the clicked sample's card, again whenever the map's data change
@@ -297,7 +303,7 @@
             var why = (answer && (answer.errorMessage || answer.error)) || "no answer";
             setCard({ id: current, error: "Cannot show this sample: " + why });
           } else if (result.missing) {
-            choose(null);
+            choose(null, result.title);
           } else {
             setCard(result);
           }
@@ -350,7 +356,7 @@
       call("on_set_label", {});
     };
     var children = [
-      h(React.Fragment, { key: "card" }, sampleCard(card, current)),
+      h(React.Fragment, { key: "card" }, sampleCard(card, current, noticeState[0])),
       h("div", { key: "box", style: { marginBottom: 8 } },
         labelBox(labelState[0], labelState[1], view.placeholder || "", setLabel)),
       h("div", { key: "buttons", style: { marginBottom: 6 } }, [
@@ -377,10 +383,26 @@
       "data-testid": "data-explorer-controls",
       "data-keys": (view.keys || []).join(""),
       "data-clicked": current || "",
-      style: { padding: "4px 0" },
+      // long file names and labels wrap instead of widening the panel
+      style: { padding: "4px 0", minWidth: 0, maxWidth: "100%", overflowWrap: "anywhere" },
     }, children);
   }
 
+  /*
+   * Long unbroken text (a file path, a long label) in the panel's markdown
+   * would widen the whole panel, plot included, past its pane: let every
+   * text of this panel wrap anywhere.
+   */
+  function addPanelStyle() {
+    if (document.getElementById("data-explorer-style")) return;
+    var style = document.createElement("style");
+    style.id = "data-explorer-style";
+    style.textContent = "[data-cy='panel-content-data_explorer'] * " +
+      "{ overflow-wrap: anywhere; }";
+    document.head.appendChild(style);
+  }
+
+  addPanelStyle();
   try {
     fop.registerComponent({
       name: NAME,

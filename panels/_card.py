@@ -34,17 +34,26 @@ def sample_card(dataset, brain_key, sample_id):
 
     A sample that is not in the dataset gets :func:`_sample.missing_payload`;
     a map that is gone falls back to the dataset's first map, as the panel
-    does.
+    does (``brain_key`` in the answer says which map's queue and label
+    field were used).
     """
     key = _runs.choose_map(_runs.list_maps(dataset), brain_key)
-    if key is None or not _sample.is_sample_id(sample_id):
-        return _sample.missing_payload(sample_id)
+    if key is None:
+        return _sample.missing_payload(sample_id, "The dataset has no map")
+    if not sample_id:
+        return _sample.missing_payload(sample_id, "No sample was given")
+    if not _sample.is_sample_id(sample_id):
+        return _sample.missing_payload(
+            sample_id, f"{str(sample_id)[:40]!r} is not a sample id"
+        )
     info = _runs.run_info(dataset, key)
     pending = _edits.queue_for(dataset, info).pending()
     card = _sample.load_card(dataset, sample_id, info.label_field, pending)
     if card is None:
         return _sample.missing_payload(sample_id)
-    return _sample.card_payload(card, _scores(dataset, info, card.id))
+    payload = _sample.card_payload(card, _scores(dataset, info, card.id))
+    payload["brain_key"] = key
+    return payload
 
 
 def _scores(dataset, info, sample_id):

@@ -156,9 +156,10 @@ def controls(panel, owner, dataset_name, key, revision, n_selected):
 
 
 def status(panel, message):
-    """The sentence saying what the last action did."""
+    """The sentence saying what the last action did (plain text: it quotes
+    labels and file names, which must not be read as markdown)."""
     if message:
-        panel.md(message, name="status")
+        panel.md(md(message), name="status")
 
 
 def selection_actions(panel, owner, n_selected):
@@ -172,10 +173,17 @@ def selection_actions(panel, owner, n_selected):
             on_click=owner.clear_selection)
 
 
-def queue(panel, owner, text, n_pending, n_actions):
-    """The pending changes and Save / Discard / Undo."""
+def queue(panel, owner, text, n_pending, n_actions, n_conflicts=0):
+    """The pending changes and Save / Discard / Undo.
+
+    After a save stopped by ``n_conflicts`` samples changed elsewhere, a
+    button drops just those from the queue, so the rest can be saved.
+    """
     panel.md(text, name="queue")
     row = panel.h_stack("queue_actions", gap=1, align_x="left")
+    if n_conflicts:
+        row.btn("drop_conflicts", label=f"Drop the {n_conflicts} changed samples",
+                icon="playlist_remove", on_click=owner.drop_conflicts)
     row.btn("save", label=f"Save labels ({n_pending})", icon="save",
             variant="contained", on_click=owner.save, disabled=not n_pending)
     row.btn("discard", label="Discard", icon="clear",

@@ -193,7 +193,8 @@ def trace_name(label, n):
         return f"{UNLABELED_NAME} ({n})"
     if label.startswith(UNLABELED_NAME):
         label = f'"{label}"'  # a class called "Unlabeled" is not the gray one
-    return f"{label} ({n})"
+    # Plotly reads a few HTML tags in legend text: a label is shown as typed
+    return f"{html.escape(label, quote=False)} ({n})"
 
 
 def layout(key, n_points, revision=None):

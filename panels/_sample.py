@@ -122,12 +122,15 @@ def card_payload(card, scores):
     return payload
 
 
-def missing_payload(sample_id):
-    """The card of a sample that is not in the dataset (any more)."""
+def missing_payload(sample_id, why=None):
+    """The card of a sample that cannot be shown; ``why`` says why.
+
+    By default: it is not in the dataset (any more).
+    """
     return {
-        "id": sample_id,
+        "id": sample_id if isinstance(sample_id, str) else None,
         "missing": True,
-        "title": "The clicked sample is not in the dataset any more",
+        "title": why or "The clicked sample is not in the dataset any more",
     }
 
 

@@ -11,6 +11,16 @@ def md(text):
     return out
 
 
+SAY_MAX = 80
+
+
 def say(label):
-    """A label in a sentence: quoted, or "no label" for None."""
-    return "no label" if label is None else repr(label)
+    """A label in a sentence: quoted, or "no label" for None.
+
+    A label longer than ``SAY_MAX`` characters is cut, and its length said.
+    """
+    if label is None:
+        return "no label"
+    if len(label) > SAY_MAX:
+        return f"{label[:SAY_MAX - 1]!r}… ({len(label)} characters)"
+    return repr(label)

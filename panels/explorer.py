@@ -135,14 +135,26 @@ class DataExplorerPanel(foo.Panel):
         n = queue.discard()
         _show_overlays(ctx, info, queue, message=(
             f"discarded {n} queued actions; the dataset is unchanged"
-        ))
+        ), n_conflicts=0)
 
     def save(self, ctx):
         info, queue = _run_queue(ctx)
         saved, message = _edits.save(queue)
         if saved:
-            return _redraw_after_write(ctx, info, message)
-        _say(ctx, message)
+            return _redraw_after_write(ctx, info, message, n_conflicts=0)
+        ctx.panel.state.set({
+            "message": message, "n_conflicts": len(queue.conflicts()),
+        })
+
+    def drop_conflicts(self, ctx):
+        """Drops the samples changed elsewhere since queued (a save's conflicts)."""
+        info, queue = _run_queue(ctx)
+        ids = [sample_id for sample_id, _ in queue.conflicts()]
+        n = queue.drop(ids)
+        _show_overlays(ctx, info, queue, message=(
+            f"dropped {n} changed samples from the queue; the other queued "
+            "changes are kept: Save labels writes them"
+        ), n_conflicts=0)
 
     def restore(self, ctx):
         from fiftyone_plugin import labels
@@ -211,7 +223,7 @@ def _render_map(ctx, panel, owner, info):
     _layout.selection_actions(panel, owner, len(ctx.selected))
     _layout.queue(
         panel, owner, _edits.queue_markdown(actions, pending, ctx.dataset),
-        len(pending), len(actions),
+        len(pending), len(actions), ctx.panel.state.n_conflicts or 0,
     )
 
 
@@ -273,7 +285,7 @@ def _overlays(ctx, pending, points, classes, n_points):
     )
 
 
-def _show_overlays(ctx, info=None, queue=None, message=None):
+def _show_overlays(ctx, info=None, queue=None, message=None, **values):
     """Replaces only the overlay traces (queue and selection highlights).
 
     This runs on every queued edit, so it reads only the overlays' points,
@@ -284,7 +296,7 @@ def _show_overlays(ctx, info=None, queue=None, message=None):
         info, queue = _run_queue(ctx)
     summary = ctx.panel.state.summary
     if not summary:
-        return _draw_map(ctx, info, message)
+        return _draw_map(ctx, info, message, **values)
     pending = queue.pending()
     wanted = _map.overlay_ids(pending, ctx.selected)
     classes = summary.get("classes")
@@ -295,7 +307,7 @@ def _show_overlays(ctx, info=None, queue=None, message=None):
         classes, summary.get("n_points", 0),
     )
     ctx.panel.data.set({f"map.{k}": t for k, t in enumerate(traces)})
-    _set_state(ctx, message)
+    _set_state(ctx, message, **values)
 
 
 def _set_state(ctx, message=None, **values):
@@ -311,9 +323,9 @@ def _set_state(ctx, message=None, **values):
     ctx.panel.state.set(values)
 
 
-def _redraw_after_write(ctx, info, message):
+def _redraw_after_write(ctx, info, message, **values):
     """After the dataset changed: the map (the card follows) and the App grid."""
-    _draw_map(ctx, info, message)
+    _draw_map(ctx, info, message, **values)
     ctx.ops.reload_dataset()
 
 

@@ -391,9 +391,21 @@ def test_the_card_of_a_map_that_is_gone_falls_back_to_the_first_map(images):
 
     sample = images.match({"ground_truth.label": "cat"}).first()
     assert sample_card(images, "no-such-map", sample.id)["label"] == "label: cat"
-    assert sample_card(images, "viz", None)["missing"] is True
-    assert sample_card(images, "viz", "zzz")["missing"] is True
-    assert sample_card(images, "viz", {"$ne": 1})["missing"] is True
+    assert sample_card(images, "no-such-map", sample.id)["brain_key"] == "viz"
+    for bad, why in ((None, "No sample was given"), ("zzz", "is not a sample id"),
+                     ({"$ne": 1}, "is not a sample id")):
+        card = sample_card(images, "viz", bad)
+        assert card["missing"] is True and why in card["title"]
+
+
+def test_the_card_on_a_dataset_without_a_map_says_so(dataset):
+    import fiftyone as fo
+
+    from panels._card import sample_card
+
+    dataset.add_sample(fo.Sample(filepath="/data/a.png"))
+    card = sample_card(dataset, None, dataset.first().id)
+    assert card["missing"] is True and card["title"] == "The dataset has no map"
 
 
 def test_an_audio_click_shows_its_preview_and_a_player(dataset, tmp_path):
@@ -566,6 +578,47 @@ def test_a_conflict_stops_the_save_and_is_reported(images):
     assert "nothing saved" in driver.state["message"]
     assert _label_of(images, sample.id) == "changed elsewhere"
     assert "1 sample with pending changes" in driver.queue_text()
+
+
+def test_after_a_conflict_only_the_changed_samples_are_dropped(images):
+    first, second = images.match({"ground_truth.label": "cat"}).values("id")[:2]
+    driver = _click(_opened(images), first)
+    driver.call("set_label", label="tiger")
+    _click(driver, second).call("set_label", label="lynx")
+    images.delete_samples([first])  # behind the panel
+
+    driver.call("save")
+    assert "nothing saved" in driver.state["message"]
+    button = driver.prop("drop_conflicts")["view"]
+    assert button["label"] == "Drop the 1 changed samples"
+
+    driver.call("drop_conflicts")
+    assert "dropped 1 changed samples" in driver.state["message"]
+    assert driver.prop("drop_conflicts") is None
+    assert "1 sample with pending changes" in driver.queue_text()
+    driver.call("save")
+    assert _label_of(images, second) == "lynx"
+
+
+def test_labels_are_text_not_markup(images):
+    import fiftyone as fo
+
+    driver = _click(_opened(images), images.first().id)
+
+    driver.call("set_label", label="**bold** [link](http://127.0.0.1:1/)")
+    status = driver.text("status")
+    assert "\\*\\*bold\\*\\*" in status and "\\[link\\]" in status
+    driver.call("discard")
+    driver.call("set_label", label="y" * 500)
+    assert "(500 characters)" in driver.state["message"]
+    assert len(driver.state["message"]) < 200
+    driver.call("discard")
+    first = images.first()
+    first.ground_truth = fo.Classification(label="<i>ital</i> & co")
+    first.save()
+    driver.call("on_load")
+    names = [t["name"] for t in driver.traces()]
+    assert "&lt;i&gt;ital&lt;/i&gt; &amp; co (1)" in names
 
 
 def test_the_queue_outlives_the_panel(images):

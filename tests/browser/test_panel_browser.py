@@ -221,6 +221,7 @@ def test_d_then_save_deletes_and_restore_brings_it_back(ui, images):
     ui.wait_text("saved: 0 labels, 1 deletions")
     ui.wait_points(N_IMAGES - 1)
     assert sample_id not in images.values("id")
+    ui.wait_text("The clicked sample is not in the dataset any more")
 
     ui.click("Restore deleted (1)")
     ui.wait_points(N_IMAGES)
@@ -278,6 +279,26 @@ def test_a_click_asks_for_the_card_alone_and_never_renders_the_panel(ui, images)
     assert calls and all(uri == card for uri, _ in calls), calls
     assert [i for _, i in calls][-1] == second
     assert _name(images, first) not in ui.text()
+
+
+def test_a_long_label_wraps_inside_the_panel(ui, images):
+    sample_id = images.match({"ground_truth.label": "dark"}).first().id
+    ui.open(images.name, N_IMAGES)
+    long_label = "x" * 400
+
+    ui.type_label(long_label)
+    ui.click_point(sample_id, shows=_name(images, sample_id))
+    ui.press("l")
+    ui.wait_text("queued: label → xxxx")
+    overflow = ui.page.evaluate(
+        "(sel) => { const p = document.querySelector(sel);"
+        " const c = p.querySelector('[data-testid=data-explorer-controls]');"
+        " return c.getBoundingClientRect().right - p.getBoundingClientRect().right; }",
+        "[data-cy='panel-content-data_explorer']",
+    )
+    assert overflow <= 1, f"the card sticks out of the panel by {overflow} px"
+    ui.click("Discard")
+    ui.wait_text("Queue: empty")
 
 
 def test_discard_leaves_the_database_untouched(ui, images):
