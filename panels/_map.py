@@ -45,7 +45,9 @@ class MapData:
 
 def positions(dataset, key):
     """``(ids, xy)`` of the map's points that are in the dataset now."""
-    results = dataset.load_brain_results(key)
+    from fiftyone_plugin.map_results import load_results
+
+    results = load_results(dataset, key)
     # a view, not the dataset: for a dataset, use_view() keeps the ids of
     # samples deleted since the map was made
     results.use_view(dataset.view())
@@ -146,8 +148,10 @@ def overlay_points(dataset, key, wanted):
     """
     if not wanted:
         return {}
+    from fiftyone_plugin.map_results import load_results
+
     present = set(dataset.select(list(wanted)).values("id"))
-    results = dataset.load_brain_results(key)
+    results = load_results(dataset, key)
     return points_of(results.sample_ids, results.points, present)
 
 

@@ -29,6 +29,7 @@ import os
 import numpy as np
 import pydash
 import pytest
+from conftest import REPO
 
 PANEL = "@data-explorer/data-explorer/data_explorer"
 CARD = "@data-explorer/data-explorer/sample_card"
@@ -895,3 +896,33 @@ def test_twelve_thousand_points_are_all_drawn(dataset):
     assert f"{n:,} points drawn" in driver.text("notices") or (
         f"{n} points drawn" in driver.text("notices")
     )
+
+
+def test_refresh_draws_a_map_changed_by_another_process(dataset, tmp_path, rng):
+    """A delegated placing (or compute) writes the map from another process;
+    FiftyOne caches loaded brain results per key without checking them, so
+    the panel must not draw the App process's stale copy."""
+    import subprocess
+    import sys
+
+    import fiftyone as fo
+
+    _explorer_dataset(dataset, tmp_path, rng)
+    dataset.persistent = True
+    driver = _opened(dataset)
+    n_before = driver.state["summary"]["n_points"]
+    late = _png(tmp_path / "late.png", rng, shade=25)
+    dataset.add_sample(fo.Sample(filepath=late))
+
+    code = (
+        "import fiftyone as fo; from fiftyone_plugin.placing import "
+        "place_new_samples; "
+        f"r = place_new_samples(fo.load_dataset({dataset.name!r}), 'explorer'); "
+        "assert r.n_placed == 1, r"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+    driver.call("on_maps_changed")  # the menu's Refresh
+    assert driver.state["summary"]["n_points"] == n_before + 1
+    late_id = dataset.match({"filepath": late}).first().id
+    assert any(late_id in t["ids"] for t in driver.traces()[N_OVERLAYS:])
