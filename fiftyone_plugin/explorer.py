@@ -414,7 +414,13 @@ def _samples_without(samples, field):
 
 
 def _stack(values, field):
-    sizes = collections.Counter(np.size(v) for v in values)
+    try:
+        sizes = collections.Counter(np.size(v) for v in values)
+    except ValueError as e:  # a nested list of uneven lengths
+        raise ExplorerError(
+            f"the values of {field!r} are not vectors ({e}); store one flat "
+            "list or array of numbers per sample"
+        ) from None
     if len(sizes) > 1:
         found = ", ".join(f"{n} of length {k}" for k, n in sizes.most_common())
         raise ExplorerError(

@@ -176,8 +176,9 @@ def selection_actions(panel, owner, n_selected):
 def queue(panel, owner, text, n_pending, n_actions, n_conflicts=0):
     """The pending changes and Save / Discard / Undo.
 
-    After a save stopped by ``n_conflicts`` samples changed elsewhere, a
-    button drops just those from the queue, so the rest can be saved.
+    While ``n_conflicts`` queued samples have changed elsewhere (shown
+    after a refused save), a button drops just those from the queue, so
+    the rest can be saved.
     """
     panel.md(text, name="queue")
     row = panel.h_stack("queue_actions", gap=1, align_x="left")

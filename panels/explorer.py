@@ -135,26 +135,30 @@ class DataExplorerPanel(foo.Panel):
         n = queue.discard()
         _show_overlays(ctx, info, queue, message=(
             f"discarded {n} queued actions; the dataset is unchanged"
-        ), n_conflicts=0)
+        ), conflicts_run=None)
 
     def save(self, ctx):
         info, queue = _run_queue(ctx)
         saved, message = _edits.save(queue)
         if saved:
-            return _redraw_after_write(ctx, info, message, n_conflicts=0)
-        ctx.panel.state.set({
-            "message": message, "n_conflicts": len(queue.conflicts()),
-        })
+            return _redraw_after_write(ctx, info, message, conflicts_run=None)
+        # from now on this map's queue shows its conflicts (see _render_map)
+        ctx.panel.state.set({"message": message, "conflicts_run": info.key})
 
     def drop_conflicts(self, ctx):
-        """Drops the samples changed elsewhere since queued (a save's conflicts)."""
+        """Drops the queued samples that changed elsewhere since queued."""
         info, queue = _run_queue(ctx)
         ids = [sample_id for sample_id, _ in queue.conflicts()]
-        n = queue.drop(ids)
-        _show_overlays(ctx, info, queue, message=(
-            f"dropped {n} changed samples from the queue; the other queued "
-            "changes are kept: Save labels writes them"
-        ), n_conflicts=0)
+        n = queue.drop(ids) if ids else 0
+        if not n:
+            message = ("no queued sample has changed elsewhere since it was "
+                       "queued; nothing dropped")
+        elif queue.count():
+            message = (f"dropped {n} changed samples from the queue; Save "
+                       "labels writes the other queued changes")
+        else:
+            message = f"dropped {n} changed samples; the queue is now empty"
+        _show_overlays(ctx, info, queue, message=message, conflicts_run=None)
 
     def restore(self, ctx):
         from fiftyone_plugin import labels
@@ -221,9 +225,16 @@ def _render_map(ctx, panel, owner, info):
         panel, owner, ctx.dataset.name, info.key, revision, len(ctx.selected)
     )
     _layout.selection_actions(panel, owner, len(ctx.selected))
+    # after a refused save, the conflicts as they are now (an undo or
+    # another writer may have changed them); only then, as it reads every
+    # queued sample
+    n_conflicts = (
+        len(queue.conflicts())
+        if pending and ctx.panel.state.conflicts_run == info.key else 0
+    )
     _layout.queue(
         panel, owner, _edits.queue_markdown(actions, pending, ctx.dataset),
-        len(pending), len(actions), ctx.panel.state.n_conflicts or 0,
+        len(pending), len(actions), n_conflicts,
     )
 
 

@@ -223,6 +223,16 @@ def test_delegated_run_produces_the_brain_run(tones):
     assert fde.get_run_record(tones, "queued")["n_mapped"] == 24
 
 
+def test_a_field_of_uneven_nested_lists_is_refused_by_name(dataset):
+    dataset.add_samples([fo.Sample(filepath=f"/data/{i}.png") for i in range(12)])
+    dataset.set_values("nested", [[[1.0, 2.0], [3.0]]] * 12)
+    with pytest.raises(fde.ExplorerError, match="'nested' are not vectors"):
+        fde.compute_data_explorer(
+            dataset, mode="field", vectors_field="nested", brain_key="n",
+            method="pca",
+        )
+
+
 def test_clear_keeps_the_users_own_vector_field(dataset, rng):
     dataset.add_samples([fo.Sample(filepath=f"/data/{i}.png") for i in range(20)])
     dataset.set_values("m_vector", list(rng.normal(size=(20, 4))))

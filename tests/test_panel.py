@@ -597,8 +597,43 @@ def test_after_a_conflict_only_the_changed_samples_are_dropped(images):
     assert "dropped 1 changed samples" in driver.state["message"]
     assert driver.prop("drop_conflicts") is None
     assert "1 sample with pending changes" in driver.queue_text()
+    driver.call("drop_conflicts")
+    assert "nothing dropped" in driver.state["message"]
     driver.call("save")
     assert _label_of(images, second) == "lynx"
+
+
+def test_the_drop_button_counts_the_conflicts_as_they_are_now(images, rng):
+    import fiftyone.brain as fob
+
+    a, b, c = images.match({"ground_truth": {"$ne": None}}).values("id")[:3]
+    driver = _opened(images)
+    for sample_id, label in ((a, "tiger"), (b, "lynx")):
+        _click(driver, sample_id).call("set_label", label=label)
+    _click(driver, c).call("delete_item")
+    for sample_id in (a, b):
+        sample = images[sample_id]
+        sample.ground_truth.label = "changed elsewhere"
+        sample.save()
+    images.delete_samples([c])
+
+    driver.call("save")
+    assert driver.prop("drop_conflicts")["view"]["label"] == (
+        "Drop the 3 changed samples"
+    )
+    driver.call("undo")  # the deletion of c
+    assert driver.prop("drop_conflicts")["view"]["label"] == (
+        "Drop the 2 changed samples"
+    )
+
+    fob.compute_visualization(
+        images, points=rng.normal(size=(len(images), 2)), brain_key="other"
+    )
+    driver.call("on_change_run", value="other")
+    assert driver.prop("drop_conflicts") is None, "another map, another queue"
+    driver.call("on_change_run", value="viz")
+    driver.call("discard")
+    assert driver.prop("drop_conflicts") is None
 
 
 def test_labels_are_text_not_markup(images):

@@ -2,7 +2,8 @@
 
 Pins: ``vector_values`` gives exactly what FiftyOne's ``values()`` gives
 (same values, dtype, shape, memory order, ``None`` for no vector) for every
-kind of array a ``VectorField`` can hold and for lists in a plain field;
+kind of array a ``VectorField`` or ``ArrayField`` can hold, and other
+fields and embedded paths are left to ``values()``;
 ``vectors_by_id`` keys the vectors by sample id and leaves out samples
 without one; a damaged blob raises as ``values()`` does, never a zero.
 """
@@ -76,15 +77,24 @@ def test_many_vectors_of_one_run_share_one_header(dataset):
     assert got.dtype == np.float32
 
 
-def test_lists_in_a_plain_field_read_as_arrays(dataset):
-    ids = _samples(dataset, 3)
-    dataset.set_values("emb", {ids[0]: [1.0, 2.0], ids[2]: [3.5, 4.0]},
-                       key_field="id")
+def test_other_fields_and_paths_are_read_by_values_itself(dataset):
+    import fiftyone as fo
 
-    got = vector_values(dataset, "emb")
-    assert got[1] is None
-    np.testing.assert_array_equal(got[0], [1.0, 2.0])
-    np.testing.assert_array_equal(got[2], [3.5, 4.0])
+    ids = _samples(dataset, 3)
+    dataset.set_values("emb", {ids[0]: [1.0, 2.0], ids[2]: [3.0]}, key_field="id")
+    dataset.set_values("ragged", {ids[1]: [[1, 2], [3]]}, key_field="id")
+    dataset.set_values("gt", {i: fo.Detections(detections=[
+        fo.Detection(label="a", emb=np.arange(3.0)),
+        fo.Detection(label="b", emb=np.ones(2)),
+    ]) for i in ids}, key_field="id")
+    dataset.set_values("one", {i: fo.Classification(label="c", emb=np.ones(2))
+                               for i in ids}, key_field="id")
+
+    for field in ("emb", "ragged", "gt.detections.emb", "one.emb"):
+        fast, slow = vector_values(dataset, field), dataset.values(field)
+        assert type(fast) is type(slow) and len(fast) == len(slow)
+        assert repr(fast) == repr(slow), field
+    assert vectors_by_id(dataset, "emb")[ids[0]] == [1.0, 2.0]
 
 
 def test_vectors_by_id_leaves_out_samples_without_a_vector(dataset):
