@@ -17,8 +17,10 @@ What it measures (all float32, CPU):
    frozen + optimize_for_inference, and the latter without flushing
    denormals; for audio: one onnxruntime call at a time with 1 or all
    intra-op threads, and concurrent calls of 1 thread each (the library's way);
-4. end to end ``embed_files`` (decoding on a thread pool overlapped with
-   inference) on JPEG 640x480 files and 1 s WAV clips the script writes;
+4. end to end ``embed_files`` on JPEG 640x480 files and 1 s WAV clips the
+   script writes, on both of its schedules for the image networks: each
+   worker decoding and embedding its own files (the default), and a decoding
+   pool overlapped with the network;
 5. the table. The machine is shared, so every timed unit (one batch) records
    wall time *and* this process's CPU time:
 
@@ -37,6 +39,7 @@ realistic magnitudes; speed does not depend on the weight values otherwise).
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import os
@@ -53,6 +56,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from fiftyone_plugin.models import audio as A  # noqa: E402
 from fiftyone_plugin.models import get_embedder  # noqa: E402
 from fiftyone_plugin.models import pretrained as P  # noqa: E402
+from fiftyone_plugin.models.images import freeze_module  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -204,7 +208,30 @@ def torch_variants(module, variants):
     threads = torch.get_num_threads()
     out[f"frozen, split x{threads} (default)"] = (
         _split_runner(out["frozen"][0], threads), True, True)
+    bf16 = freeze_module(cl, 224, precision="bfloat16")
+    if bf16 is not None:
+        out[f"frozen bfloat16, split x{threads}"] = (
+            _split_runner(bf16, threads), True, True)
     return {k: v for k, v in out.items() if k in variants}
+
+
+def cosines(a, b) -> tuple[float, float]:
+    """(smallest, median) cosine similarity between the rows of a and b."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    return float(cos.min()), float(np.median(cos))
+
+
+def photo_paths() -> list[str]:
+    """The real photos and pictures scikit-image ships (cosines are measured on
+    them, not on the synthetic JPEGs)."""
+    try:
+        import skimage
+    except ImportError:
+        return []
+    folder = os.path.join(os.path.dirname(skimage.__file__), "data")
+    return sorted(os.path.join(folder, f) for f in os.listdir(folder)
+                  if f.endswith((".png", ".jpg")))
 
 
 def _split_runner(fn, threads):
@@ -253,10 +280,19 @@ def time_torch(samples, fn, x, channels_last, ftz, items):
             samples.time(lambda: fn(x), len(x))
 
 
-def bench_torch_net(name, module, norm, images, batches, rounds, items, variants):
+def bench_torch_net(name, module, norm, images, photos, batches, rounds, items,
+                    variants):
     log(f"  {name}: building graph variants ...")
+    import torch
+
     fns = torch_variants(module, variants)
     inputs = {bs: image_batch(images, bs, *norm) for bs in batches}
+    cosine = {}
+    if photos:
+        x = image_batch(photos, len(photos), *norm)
+        with torch.inference_mode():
+            ref = module(x)
+            cosine = {v: cosines(fn(x).float(), ref) for v, (fn, _, _) in fns.items()}
     got: dict[tuple[str, int], Samples] = {}
     for r in range(rounds):
         for vname, (fn, cl, ftz) in fns.items():
@@ -264,8 +300,8 @@ def bench_torch_net(name, module, norm, images, batches, rounds, items, variants
                 s = got.setdefault((vname, bs), Samples())
                 time_torch(s, fn, inputs[bs], cl, ftz, items)
         log(f"  {name}: round {r + 1}/{rounds} done")
-    return [{"network": name, "variant": v, "batch": bs, **s.summary()}
-            for (v, bs), s in got.items()]
+    return [{"network": name, "variant": v, "batch": bs, "cosine": cosine.get(v),
+             **s.summary()} for (v, bs), s in got.items()]
 
 
 def bench_onnx(path, threads, clips, rounds):
@@ -356,7 +392,15 @@ def end_to_end(emb, paths, rounds) -> dict:
     return s.summary()
 
 
-def _random_mnv2_embedder(module, threads):
+def overlapped(emb):
+    """The same embedder on the overlapped schedule: a decoding pool ahead of
+    the network (the library's schedule where there is no one-thread forward)."""
+    other = copy.copy(emb)
+    other.__class__ = type("Overlapped", (type(emb),), {"worker_batch_size": 0})
+    return other
+
+
+def _random_mnv2_embedder(module, threads, precision="float32"):
     """An embedder around the already-built random MobileNetV2 (bench only)."""
     from fiftyone_plugin.models.images import (
         IMAGENET_MEAN,
@@ -366,21 +410,31 @@ def _random_mnv2_embedder(module, threads):
 
     emb = TorchImageEmbedder(module, size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
                              weights_source="random", weights_path=None,
-                             threads=threads)
+                             threads=threads, precision=precision)
     emb.name, emb.dim = "mobilenet_v2", 1280
     return emb
 
 
-def bench_end_to_end(jpgs, wavs, mnv2, mnv2_note, threads, rounds):
+def bench_end_to_end(jpgs, wavs, photos, mnv2, mnv2_note, threads, rounds):
+    """embed_files on both schedules and both precisions; cosines on photos."""
     rows = []
     for name in ("mobilenet_v2", "efficientnet_lite0"):
-        if name == "mobilenet_v2" and "random" in mnv2_note:
-            emb = _random_mnv2_embedder(mnv2, threads)
-        else:
-            emb = get_embedder(name, threads=threads)
-        rows.append({"network": name, "variant": f"embed_files ({emb.graph})",
-                     "batch": emb.default_batch_size,
-                     **end_to_end(emb, jpgs, rounds)})
+        def build(precision, name=name):
+            if name == "mobilenet_v2" and "random" in mnv2_note:
+                return _random_mnv2_embedder(mnv2, threads, precision)
+            return get_embedder(name, threads=threads, precision=precision)
+
+        emb, bf16 = build("float32"), build("bfloat16")
+        ref = emb.embed_files(photos).vectors if photos else None
+        for variant, e, bs in (
+                (f"embed_files, workers ({emb.graph})", emb, emb.worker_batch_size),
+                (f"embed_files, overlapped ({emb.graph})", overlapped(emb),
+                 emb.default_batch_size),
+                (f"embed_files, workers ({bf16.graph} bfloat16)", bf16,
+                 bf16.worker_batch_size)):
+            cos = cosines(e.embed_files(photos).vectors, ref) if photos else None
+            rows.append({"network": name, "variant": variant, "batch": bs,
+                         "cosine": cos, **end_to_end(e, jpgs, rounds)})
     emb = get_embedder("efficientword_net", threads=threads)
     rows.append({"network": "efficientword_net", "variant": "embed_files",
                  "batch": emb.default_batch_size, **end_to_end(emb, wavs, rounds)})
@@ -406,7 +460,8 @@ def main(argv=None) -> int:
     quick = args.quick
     batches = [8, 16] if quick else [1, 4, 8, 16, 32]
     variants = ["eager_cl", "frozen", "frozen_ofi", "frozen_ofi, denormals kept",
-                f"frozen, split x{threads} (default)"]
+                f"frozen, split x{threads} (default)",
+                f"frozen bfloat16, split x{threads}"]
     if not quick:
         variants.insert(0, "eager_nchw")
     rounds, items = (2, 32) if quick else (3, 96)
@@ -438,12 +493,15 @@ def main(argv=None) -> int:
         images = [load_image(p) for p in jpgs[:32]]
         norms = {"mobilenet_v2": (IMAGENET_MEAN, IMAGENET_STD),
                  "efficientnet_lite0": (P.LITE_MEAN, P.LITE_STD)}
+        photo_files = photo_paths()
+        photos = [load_image(p) for p in photo_files]
         for name, module in (("mobilenet_v2", mnv2), ("efficientnet_lite0", lite0)):
-            rows += bench_torch_net(name, module, norms[name], images, batches,
-                                    rounds, items, variants)
+            rows += bench_torch_net(name, module, norms[name], images, photos,
+                                    batches, rounds, items, variants)
         rows += bench_onnx(ewn_path, threads, 16 if quick else 48, rounds)
         log_decoding(jpgs, wavs, threads, load_image)
-        rows += bench_end_to_end(jpgs, wavs, mnv2, mnv2_note, threads, rounds)
+        rows += bench_end_to_end(jpgs, wavs, photo_files, mnv2, mnv2_note, threads,
+                                 rounds)
 
     print_table(rows, flops, mm, threads)
     log(f"load average at start {load:.1f}, at end {os.getloadavg()[0]:.1f} "
@@ -473,10 +531,13 @@ def print_table(rows, flops, mm, threads):
     log("")
     log(f"threads {threads}. Wall floor = best matmul {mm['best']:.0f} GFLOP/s / "
         f"FLOPs per item; CPU floor = {mm['per_cpu_s']:.0f} GFLOP per CPU-s / FLOPs "
-        "per item. best/s vs wall floor; per CPU-s vs CPU floor (CPU eff.).")
-    cols = [("network", 18), ("variant", 32), ("batch", 5), ("GFLOP", 6),
+        "per item (float32 floors: bfloat16 can pass them). best/s vs wall floor; "
+        "per CPU-s vs CPU floor (CPU eff.); "
+        "cos min/med: smallest and median cosine similarity of a variant's "
+        "vectors to the float32 network's, on the real photos scikit-image ships.")
+    cols = [("network", 18), ("variant", 38), ("batch", 5), ("GFLOP", 6),
             ("best/s", 7), ("median/s", 8), ("floor/s", 7), ("% floor", 7),
-            ("per CPU-s", 9), ("CPU eff.", 8)]
+            ("per CPU-s", 9), ("CPU eff.", 8), ("cos min/med", 13)]
     log("| " + " | ".join(f"{c:<{w}}" if i < 2 else f"{c:>{w}}"
                           for i, (c, w) in enumerate(cols)) + " |")
     log("|" + "|".join("-" * (w + 2) for _, w in cols) + "|")
@@ -486,7 +547,8 @@ def print_table(rows, flops, mm, threads):
         vals = [r["network"], r["variant"], r["batch"], f"{f / 1e9:.3f}",
                 f"{r['best']:.1f}", f"{r['median']:.1f}", f"{floor:.0f}",
                 f"{100 * r['best'] / floor:.0f}%", f"{r['per_cpu_s']:.1f}",
-                f"{100 * r['per_cpu_s'] / cpu_floor:.0f}%"]
+                f"{100 * r['per_cpu_s'] / cpu_floor:.0f}%",
+                "{:.4f}/{:.4f}".format(*r["cosine"]) if r.get("cosine") else "-"]
         log("| " + " | ".join(f"{v:<{w}}" if i < 2 else f"{v:>{w}}"
                               for i, (v, (_, w)) in enumerate(zip(vals, cols,
                                                                   strict=True)))

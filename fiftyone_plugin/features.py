@@ -71,8 +71,12 @@ def make_extractor(
     weights=None,
     model_path=None,
     layer=None,
+    precision=None,
 ):
     """Builds the extractor that fits a collection and a mode.
+
+    ``precision`` ("float32" or "bfloat16") is for the image networks of
+    ``pretrained`` mode; None means float32.
 
     Raises:
         FeatureError: mixed or unknown data kinds, a mode or block that does
@@ -87,8 +91,13 @@ def make_extractor(
             f"mode={mode!r} does not serve {kind} data; modes for {kind} "
             f"data: {serving}"
         )
+    if precision not in (None, "float32") and mode != "pretrained":
+        raise FeatureError(
+            f"precision={precision!r} applies to mode='pretrained' only; "
+            f"mode={mode!r} runs in float32"
+        )
     if mode == "pretrained":
-        return _network_extractor(kind, network, weights)
+        return _network_extractor(kind, network, weights, precision or "float32")
     if mode == "impulse":
         return _impulse_extractor(
             samples,
@@ -350,11 +359,13 @@ class ImpulseExtractor:
         yield from outcomes
 
 
-def _network_extractor(kind, network, weights):
+def _network_extractor(kind, network, weights, precision):
     from .models import EmbedderUnavailable, get_embedder
 
     try:
-        embedder = get_embedder(name=network, kind=kind, weights=weights)
+        embedder = get_embedder(
+            name=network, kind=kind, weights=weights, precision=precision
+        )
     except (EmbedderUnavailable, ValueError) as e:
         raise FeatureError(str(e)) from e
     return NetworkExtractor(kind, embedder)

@@ -429,12 +429,10 @@ def _map_space(reference, new, settings):
 
     width = settings.get("pca_components", explorer.PCA_COMPONENTS)
     if width and x.shape[1] > width and len(unique) > 1:
-        from sklearn.decomposition import PCA
-
         seed = int(settings.get("params", {}).get("seed", 0))
         n = min(width, len(unique) - 1, x.shape[1])
-        pca = PCA(n_components=n, random_state=seed).fit(unique)
-        x, y = pca.transform(x), pca.transform(y)
+        pca = mapping.fit_pca(unique, n, seed)
+        x, y = (pca.transform(a.astype(np.float32)) for a in (x, y))
     return x, y
 
 

@@ -32,14 +32,12 @@ class ComputeDataExplorer(foo.Operator):
     def execute(self, ctx):
         import fiftyone_plugin.explorer as fde
 
-        block, block_params = _forms.block_params_from(ctx)
         events = fde.iter_compute_data_explorer(
             ctx.target_view(),
             mode=ctx.params.get("mode", "dsp"),
             brain_key=ctx.params.get("brain_key", fde.DEFAULT_BRAIN_KEY),
             label_field=ctx.params.get("label_field", "ground_truth"),
-            block=block,
-            block_params=block_params,
+            **_forms.extractor_params_from(ctx),
             method=ctx.params.get("method", "tsne"),
             seed=int(ctx.params.get("seed", 0)),
             perplexity=float(ctx.params.get("perplexity", 30.0)),
@@ -70,15 +68,15 @@ def _compute_form(ctx):
     inputs.enum(
         "mode", list(_forms.MODE_CHOICES), default="dsp", label="Mode", view=modes
     )
-    if ctx.params.get("mode", "dsp") != "dsp":
-        inputs.view(
-            "mode_note",
-            types.Warning(label="Only 'dsp' mode is available in this version"),
-        )
-
     _forms.brain_key_input(ctx, inputs)
     _forms.label_field_input(ctx, inputs)
-    _forms.block_inputs(ctx, inputs)
+    mode = ctx.params.get("mode", "dsp")
+    if mode == "pretrained":
+        _forms.network_inputs(inputs)
+    else:
+        if mode == "impulse":
+            _forms.impulse_inputs(ctx, inputs)
+        _forms.block_inputs(ctx, inputs)
 
     methods = types.DropdownView()
     for method, label in _forms.METHOD_CHOICES.items():

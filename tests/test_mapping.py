@@ -153,3 +153,24 @@ def test_ragged_or_text_vectors_are_a_clear_error():
         compute_map([[1.0, 2.0], [3.0]] * 10)
     with pytest.raises(MapInputError, match="same length"):
         compute_map([["a", "b"]] * 10)
+
+
+@pytest.mark.parametrize("width", [120, 1600])  # covariance / randomized solver
+def test_pca_before_the_map_finds_the_leading_components(width, rng):
+    from fiftyone_plugin.mapping import COVARIANCE_PCA_MAX_WIDTH, fit_pca
+
+    # 8 strong directions of known variance in noise of variance 0.01
+    n, k = 400, 8
+    basis, _ = np.linalg.qr(rng.normal(size=(width, k)))
+    scales = np.linspace(10.0, 3.0, k)
+    x = (rng.normal(size=(n, k)) * scales) @ basis.T
+    x += rng.normal(scale=0.1, size=(n, width))
+    pca = fit_pca(x, k, seed=0)
+    exact = (width <= COVARIANCE_PCA_MAX_WIDTH)
+    assert pca.svd_solver == ("covariance_eigh" if exact else "randomized")
+    centred = x - x.mean(axis=0)
+    top = np.linalg.svd(centred, compute_uv=False)[:k] ** 2 / (n - 1)
+    np.testing.assert_allclose(pca.explained_variance_, top, rtol=1e-3)
+    # the components span the planted directions
+    overlap = np.linalg.svd(pca.components_ @ basis, compute_uv=False)
+    assert overlap.min() > 0.99

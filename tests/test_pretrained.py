@@ -195,6 +195,69 @@ def test_embed_files_skips_and_lists_bad_files(lite0, tmp_path):
     assert "embedded 3 of 6 files" in res.summary()
 
 
+def test_both_file_schedules_give_the_same_vectors_skips_and_progress(
+        lite0, tmp_path):
+    """Per-worker decode+embed and the overlapped schedule agree."""
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0" + b"junk" * 50)
+    paths = [CHELSEA, COFFEE, str(corrupt), ROCKET, str(tmp_path / "gone.jpg"),
+             CHELSEA, COFFEE]
+    threads_before = torch.get_num_threads()
+    assert lite0.worker_batch_size == 2
+    runs = {}
+    for parallel in ("batch", "intra"):  # "intra": the overlapped schedule
+        calls = []
+        lite0.parallel = parallel
+        try:
+            runs[parallel] = (lite0.embed_files(
+                paths, progress=lambda f, label: calls.append(f)), calls)
+        finally:
+            lite0.parallel = "batch"
+    assert lite0.worker_batch_size == 2
+    assert torch.get_num_threads() == threads_before
+    (worker, worker_calls), (overlapped, _) = runs["batch"], runs["intra"]
+    for res in (worker, overlapped):
+        assert res.ok_indices.tolist() == [0, 1, 3, 5, 6]
+        assert [e[0] for e in res.errors] == [2, 4]
+        assert res.errors[1][2] == "file not found"
+    np.testing.assert_allclose(worker.vectors, overlapped.vectors, atol=1e-4)
+    np.testing.assert_allclose(worker.vectors[[0, 1]], worker.vectors[[3, 4]],
+                               atol=1e-5)  # same file, same vector
+    assert worker_calls == sorted(worker_calls) and worker_calls[-1] == 1.0
+    assert len(worker_calls) >= 4  # one call per batch of two files
+
+
+def test_bfloat16_precision_is_close_to_float32_and_still_names_the_photos(
+        lite0):
+    bf16 = get_embedder("efficientnet_lite0", threads=2, precision="bfloat16")
+    assert bf16 is not lite0 and bf16.graph == "frozen"
+    assert bf16.describe()["precision"] == "bfloat16"
+    assert "precision" not in lite0.describe()  # float32 signatures unchanged
+    photos = sorted(os.path.join(SK_DIR, f) for f in os.listdir(SK_DIR)
+                    if f.endswith((".png", ".jpg")))
+    ref, got = lite0.embed_files(photos), bf16.embed_files(photos)
+    assert got.ok_indices.tolist() == ref.ok_indices.tolist()
+    assert got.vectors.dtype == np.float32
+    cos = [_cos(a, b) for a, b in zip(ref.vectors, got.vectors, strict=True)]
+    # measured here: min 0.973, median 0.997 over the 26 photos
+    assert min(cos) > 0.95 and np.median(cos) > 0.99, cos
+    top = _lite0_logits(lite0, got.vectors[[photos.index(CHELSEA),
+                                            photos.index(COFFEE)]]).argmax(axis=1)
+    assert top[0] in CAT_CLASSES and top[1] in COFFEE_CLASSES, top
+    eager = get_embedder("efficientnet_lite0", threads=2, precision="bfloat16",
+                         graph="eager", cache=False)
+    out = eager.embed([_rgb(CHELSEA)])
+    assert out.dtype == np.float32 and _cos(out[0], ref.vectors[
+        photos.index(CHELSEA)]) > 0.98
+
+
+def test_precision_is_checked(lite0):
+    with pytest.raises(ValueError, match=r"precision='float16': must be one of"):
+        get_embedder("efficientnet_lite0", precision="float16")
+    with pytest.raises(ValueError, match=r"image networks only; efficientword_net"):
+        get_embedder("efficientword_net", precision="bfloat16")
+
+
 def test_embed_rejects_bad_arrays(lite0):
     with pytest.raises(ValueError, match=r"image #1: dtype float64"):
         lite0.embed([_rgb(CHELSEA), np.zeros((8, 8, 3))])

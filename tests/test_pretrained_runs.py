@@ -54,3 +54,65 @@ def test_unknown_network_lists_the_known_ones(dataset, photo_dir):
     import_samples(dataset, photo_dir, labels="folder")
     with pytest.raises(fde.ExplorerError, match="efficientnet_lite0"):
         fde.compute_data_explorer(dataset, mode="pretrained", network="resnet9000")
+
+
+def test_a_bfloat16_run_maps_as_well_is_recorded_and_places_new_samples(
+    dataset, photo_dir
+):
+    import_samples(dataset, photo_dir, labels="folder")
+    first = dataset.limit(len(dataset) - 3)
+    f32 = fde.compute_data_explorer(first, mode="pretrained", brain_key="f32")
+    bf16 = fde.compute_data_explorer(
+        first, mode="pretrained", brain_key="bf16", precision="bfloat16"
+    )
+
+    record = fde.get_run_record(dataset, "bf16")
+    assert record["settings"]["precision"] == "bfloat16"
+    assert record["vectors"]["network"]["precision"] == "bfloat16"
+    assert record["vectors"]["signature"] != (
+        fde.get_run_record(dataset, "f32")["vectors"]["signature"]
+    )
+    assert bf16.n_mapped == f32.n_mapped == len(first)
+    acc_f32, acc_bf16 = map_accuracy(dataset, "f32"), map_accuracy(dataset, "bf16")
+    assert acc_bf16 >= acc_f32 - 0.03, (acc_bf16, acc_f32)
+
+    # placing rebuilds the bfloat16 network from the record
+    from fiftyone_plugin.placing import place_new_samples
+
+    placed = place_new_samples(dataset, "bf16")
+    assert placed.n_placed == 3 and not placed.skipped
+
+
+def test_precision_is_refused_outside_pretrained_mode(dataset, photo_dir):
+    import_samples(dataset, photo_dir, labels="folder")
+    with pytest.raises(fde.ExplorerError, match="applies to mode='pretrained' only"):
+        fde.compute_data_explorer(dataset, mode="dsp", precision="bfloat16")
+
+
+def test_the_compute_form_offers_networks_and_runs_one_in_bfloat16(
+    dataset, photo_dir
+):
+    import fiftyone.operators as foo
+    from fiftyone.operators.executor import ExecutionContext
+
+    import_samples(dataset, photo_dir, labels="folder")
+    uri = "@data-explorer/data-explorer/compute_data_explorer"
+    op = foo.get_operator(uri)
+    def form(mode):
+        return op.resolve_input(ExecutionContext(request_params={
+            "dataset_name": dataset.name, "params": {"mode": mode}})).type
+
+    pretrained, impulse = form("pretrained"), form("impulse")
+    assert {"network", "weights", "precision"} <= set(pretrained.properties)
+    assert "block" not in pretrained.properties
+    assert "efficientnet_lite0" in str(pretrained.to_json())
+    assert {"model_path", "layer", "block"} <= set(impulse.properties)
+    assert "name the model file" in str(impulse.to_json())
+
+    result = foo.execute_operator(uri, ctx=dict(view=dataset.view(), params=dict(
+        mode="pretrained", brain_key="op", network="efficientnet_lite0",
+        precision="bfloat16", weights="")))
+    assert result.error is None, result.error
+    settings = fde.get_run_record(dataset, "op")["settings"]
+    assert settings["network"] == "efficientnet_lite0"
+    assert settings["precision"] == "bfloat16" and settings["weights"] is None

