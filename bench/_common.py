@@ -163,7 +163,7 @@ def predict(fit, n):
     return a * n ** b
 
 
-def growth_line(name, ns, ts, unit="s"):
+def growth_line(name, ns, ts, unit="s", noun="points"):
     """'name: t = a N^b (fitted on ...); 10x N costs x10^b' or a note."""
     fit = fit_power_law(ns, ts)
     if fit is None:
@@ -171,7 +171,7 @@ def growth_line(name, ns, ts, unit="s"):
     a, b = fit
     sizes = ", ".join(f"{n:,}" for n in sorted(set(ns)))
     return (f"{name}: t = {a:.3g} * N^{b:.2f} {unit} (fitted on N = {sizes}); "
-            f"10x more points costs {10 ** b:.1f}x")
+            f"10x more {noun} costs {10 ** b:.1f}x")
 
 
 # -- tables ---------------------------------------------------------------------

@@ -215,7 +215,34 @@ def main(argv=None):
                   title="Blocks: features per second (ratio > 1: ours faster)")
     if not extra:
         C.log("\npython_speech_features: not installed, not compared")
+
+    C.log("\n### Blocks: growth with N (t = a N^b fitted to N calls on distinct "
+          "inputs)\n")
+    sizes = (50, 500) if args.quick else (100, 1000, 5000)
+    with threadpool_limits(1):
+        for name, kind in BLOCKS:
+            x, fs = data[kind]
+            block = get_block(name)
+            ts = [batch_seconds(block, x, fs, n) for n in sizes]
+            C.log("- " + C.growth_line(name, sizes, ts, noun="samples"))
     return 0
+
+
+def batch_seconds(block, x, fs, n):
+    """Seconds for ``n`` calls of ``block``, each on its own copy of ``x`` with
+    a little noise (distinct inputs, as in a run over a dataset)."""
+    import numpy as np
+
+    rng = np.random.default_rng(n)
+    if x.dtype == np.uint8:
+        noise = rng.integers(0, 2, size=(min(n, 50),) + x.shape, dtype=np.uint8)
+    else:
+        noise = rng.normal(0, 1e-3, size=(min(n, 50),) + x.shape).astype(x.dtype)
+    items = [x + noise[i % len(noise)] for i in range(n)]
+    start = time.perf_counter()
+    for item in items:
+        block(item, fs)
+    return time.perf_counter() - start
 
 
 if __name__ == "__main__":

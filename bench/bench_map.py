@@ -81,12 +81,17 @@ def plan(args):
     return jobs
 
 
-def repeats_for(args, n):
+def repeats_for(args, n, d, method):
+    """Repeats of one method at one size: 3 up to 50,000 64-d points (the
+    headline comparison), 1 for the wide data and above 50,000, and 1 for
+    scikit-learn above 10,000 (5-6 minutes a run at 50,000)."""
     if args.repeats:
         return args.repeats
-    if args.quick:
+    if args.quick or n > 50_000 or d > 64:
         return 1
-    return 3 if n <= 10_000 else 1
+    if method == "sklearn" and n > 10_000:
+        return 1
+    return 3
 
 
 # -- data ---------------------------------------------------------------------
@@ -278,10 +283,10 @@ def _run_job(job, args, results, fob):
     name, n, d = job
     x, labels = load(name, n, d)
     n = len(x)
-    reps = repeats_for(args, n)
-    C.log(f"\n[{name}, N = {n:,}, {reps} repeat(s)]")
+    C.log(f"\n[{name}, N = {n:,}]")
     row = {}
-    row["ours"] = measure(run_ours, x, labels, args.threads, reps)
+    row["ours"] = measure(run_ours, x, labels, args.threads,
+                          repeats_for(args, n, d, "ours"))
     C.log(f"  ours: {row['ours']['s']:.1f} s ({row['ours']['impl']}), "
           f"acc {row['ours']['acc']:.3f}, trust {row['ours']['trust']:.3f}")
     results[(name, n)] = row
@@ -297,7 +302,8 @@ def _run_job(job, args, results, fob):
             C.log(f"  {LABELS[alt]}: {row[alt]}")
             continue
         fn, prep = (fob, fob.prepare) if alt == "fob" else (run_sklearn, None)
-        row[alt] = measure(fn, x, labels, args.threads, reps, prepare=prep)
+        row[alt] = measure(fn, x, labels, args.threads,
+                           repeats_for(args, n, d, alt), prepare=prep)
         C.log(f"  {LABELS[alt]}: {row[alt]['s']:.1f} s, acc {row[alt]['acc']:.3f}, "
               f"trust {row[alt]['trust']:.3f}")
 
@@ -314,15 +320,17 @@ def cell(row, method, key):
 
 def time_table(results):
     headers = ["data", "N", "ours s", "ours MiB", "FOB t-SNE s", "ratio",
-               "FOB MiB", "sklearn s", "ratio", "sklearn MiB"]
+               "FOB MiB", "sklearn s", "ratio", "sklearn MiB", "runs"]
     rows = []
     for (name, n), row in results.items():
         o = row["ours"]["s"]
+        runs = "/".join(str(len(row[m]["runs"])) if isinstance(row.get(m), dict)
+                        else "-" for m in ("ours", "fob", "sklearn"))
         rows.append([name, n, o, row["ours"]["mib"],
                      cell(row, "fob", "s"), C.ratio(_num(row, "fob"), o),
                      cell(row, "fob", "mib"),
                      cell(row, "sklearn", "s"), C.ratio(_num(row, "sklearn"), o),
-                     cell(row, "sklearn", "mib")])
+                     cell(row, "sklearn", "mib"), runs])
     return headers, rows
 
 

@@ -58,6 +58,9 @@ from fiftyone_plugin.models import get_embedder  # noqa: E402
 from fiftyone_plugin.models import pretrained as P  # noqa: E402
 from fiftyone_plugin.models.images import freeze_module  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common as C  # noqa: E402
+
 
 def log(msg: str) -> None:
     print(msg, flush=True)
@@ -441,6 +444,27 @@ def bench_end_to_end(jpgs, wavs, photos, mnv2, mnv2_note, threads, rounds):
     return rows
 
 
+def growth_lines(jpgs, wavs, mnv2, mnv2_note, threads) -> list[str]:
+    """How embed_files' time grows with the number of files (default paths)."""
+    if "random" in mnv2_note:
+        image = _random_mnv2_embedder(mnv2, threads)
+    else:
+        image = get_embedder("mobilenet_v2", threads=threads)
+    lines = []
+    for name, emb, paths in (("mobilenet_v2 embed_files", image, jpgs),
+                             ("efficientword_net embed_files",
+                              get_embedder("efficientword_net", threads=threads),
+                              wavs)):
+        sizes = [len(paths) // 4, len(paths)]
+        ts = []
+        for n in sizes:
+            start = time.perf_counter()
+            emb.embed_files(paths[:n])
+            ts.append(time.perf_counter() - start)
+        lines.append(C.growth_line(name, sizes, ts, noun="files"))
+    return lines
+
+
 # -- main --------------------------------------------------------------------
 
 
@@ -502,8 +526,13 @@ def main(argv=None) -> int:
         log_decoding(jpgs, wavs, threads, load_image)
         rows += bench_end_to_end(jpgs, wavs, photo_files, mnv2, mnv2_note, threads,
                                  rounds)
+        growth = growth_lines(jpgs, wavs, mnv2, mnv2_note, threads)
 
     print_table(rows, flops, mm, threads)
+    log("\n### Pre-trained networks: growth with N (t = a N^b fitted to the "
+        "measured sizes)\n")
+    for line in growth:
+        log(f"- {line}")
     log(f"load average at start {load:.1f}, at end {os.getloadavg()[0]:.1f} "
         f"({os.cpu_count()} cores)")
     if args.json:
