@@ -189,7 +189,7 @@ def iter_compute_data_explorer(
         threads (None): threads for feature extraction and the map
     """
     dataset = samples._dataset
-    _check_start(samples, mode, brain_key, method, overwrite, seed)
+    _check_start(samples, mode, brain_key, method, overwrite, seed, precision)
     yield 0.0, "checking the samples"
 
     start = time.perf_counter()
@@ -370,13 +370,24 @@ def get_run_record(dataset, brain_key=DEFAULT_BRAIN_KEY):
     return dataset.get_run_info(brain_key).config.data_explorer
 
 
-def _check_start(samples, mode, brain_key, method, overwrite, seed):
+def _check_start(samples, mode, brain_key, method, overwrite, seed, precision):
+    from .models.images import PRECISIONS
+
     try:
         mapping.check_seed(seed)  # before any vector is computed
     except mapping.MapInputError as e:
         raise ExplorerError(str(e)) from e
     if mode not in MODES:
         raise ExplorerError(f"mode={mode!r} is not one of {list(MODES)}")
+    if precision is not None and precision not in PRECISIONS:
+        raise ExplorerError(
+            f"precision={precision!r} is not one of {list(PRECISIONS)}"
+        )
+    if precision not in (None, "float32") and mode != "pretrained":
+        raise ExplorerError(
+            f"precision={precision!r} applies to mode='pretrained' only; "
+            f"mode={mode!r} runs in float32"
+        )
     if method not in mapping.METHODS:
         raise ExplorerError(f"method={method!r} is not one of {list(mapping.METHODS)}")
     if not brain_key or not str(brain_key).isidentifier():
@@ -440,7 +451,15 @@ def _compute_vectors(
     samples, extractor, field, signature, reuse, threads, skipped, notes
 ):
     dataset = samples._dataset
-    reusable = reuse and _reusable(dataset, field, signature)
+    made_with = _field_signature(dataset, field)
+    if made_with not in (None, signature):
+        # Vectors an earlier run of this key made another way (other
+        # settings, another precision) go, on every sample: a run on part of
+        # the dataset would otherwise leave them on the rest, where a later
+        # run with reuse would take them for its own. (A field no run of
+        # ours accounts for is only overwritten, sample by sample.)
+        dataset.clear_sample_field(field)
+    reusable = reuse and made_with == signature
     _set_pending(dataset, field.removesuffix("_vector"), signature)
 
     ids, paths = samples.values("id"), samples.values("filepath")
@@ -473,16 +492,22 @@ def _compute_vectors(
         yield 0.8 * done / len(ids), f"vectors: {done} of {len(ids)} samples"
 
 
-def _reusable(dataset, field, signature):
+def _field_signature(dataset, field):
+    """The signature of the vectors in a run's vector field, or None.
+
+    That of a computation in progress (or interrupted) when there is one,
+    else that of the finished run; None when the field is missing or no run
+    says how its vectors were made.
+    """
     if not dataset.has_sample_field(field):
-        return False
+        return None
     key = field.removesuffix("_vector")
     pending = dataset.info.get(_PENDING_KEY, {}).get(key)
-    if pending == signature:
-        return True
+    if pending is not None:
+        return pending
     if key in list_explorer_runs(dataset):
-        return get_run_record(dataset, key)["vectors"]["signature"] == signature
-    return False
+        return get_run_record(dataset, key)["vectors"]["signature"]
+    return None
 
 
 def _set_pending(dataset, key, signature):

@@ -97,7 +97,8 @@ def make_extractor(
             f"mode={mode!r} runs in float32"
         )
     if mode == "pretrained":
-        return _network_extractor(kind, network, weights, precision or "float32")
+        precision = "float32" if precision is None else precision
+        return _network_extractor(kind, network, weights, precision)
     if mode == "impulse":
         return _impulse_extractor(
             samples,

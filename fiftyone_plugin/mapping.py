@@ -130,7 +130,7 @@ def compute_map(
     # underflow once squared. A shift and one common scale, which change no
     # distance ratio and hence no t-SNE, UMAP or PCA map, bring every input
     # to the range -1..1 before the cast; duplicates are found after it.
-    x = _to_unit_range(x).astype(np.float32)
+    x = unit_range(x)(x)
     unique, inverse = _unique_rows(x)
     unique = unique.astype(np.float64)
     if len(unique) < len(x):
@@ -177,13 +177,26 @@ def compute_map(
     )
 
 
-def _to_unit_range(x):
-    """``x`` shifted to zero mean and divided by its largest absolute value."""
-    x = x - x.mean(axis=0)
-    scale = max(x.max(), -x.min())
-    if scale > 0:
-        x *= 1.0 / scale
-    return x
+def unit_range(x):
+    """The shift and scale that bring ``x`` to -1..1, as a function.
+
+    The function takes any (n, d) array (``x`` itself, or new vectors placed
+    into the map made from it), subtracts the mean of ``x``, divides by the
+    largest absolute value that leaves, and returns float32.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    mean = x.mean(axis=0)
+    centred = x - mean
+    scale = max(centred.max(), -centred.min())
+    del centred
+    factor = 1.0 / scale if scale > 0 else 1.0
+
+    def apply(y):
+        y = np.asarray(y, dtype=np.float64) - mean
+        y *= factor
+        return y.astype(np.float32)
+
+    return apply
 
 
 def check_seed(seed):
@@ -484,7 +497,8 @@ def _pca(x, seed):
     import sklearn
     from sklearn.decomposition import PCA
 
-    points = PCA(n_components=2, random_state=seed).fit_transform(x)
+    # two distinct points (or vectors narrowed to one component) allow one
+    points = PCA(n_components=min(2, *x.shape), random_state=seed).fit_transform(x)
     if points.shape[1] < 2:
         points = np.pad(points, ((0, 0), (0, 2 - points.shape[1])))
     return points, f"scikit-learn {sklearn.__version__} PCA"
@@ -509,8 +523,9 @@ def _reduce_width(x, pca_components, seed, adjustments):
 def fit_pca(x, n_components, seed):
     """The PCA that narrows wide vectors before a map, fitted on ``x``.
 
-    It runs in float32 (the vectors are in -1..1 by then, or standardised)
-    and, up to ``COVARIANCE_PCA_MAX_WIDTH`` columns, through the exact
+    ``x`` must be brought to -1..1 by :func:`unit_range` first (or be
+    standardised): the PCA runs in float32 and, up to
+    ``COVARIANCE_PCA_MAX_WIDTH`` columns, through the exact
     eigendecomposition of the covariance matrix; wider vectors go through
     the randomized solver, whose cost does not grow with the width squared.
     Placing (:mod:`fiftyone_plugin.placing`) fits the same PCA to mirror a map.

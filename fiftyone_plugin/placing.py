@@ -414,14 +414,16 @@ def _placeable(dataset, todo, vector_of, width, skipped):
 def _map_space(reference, new, settings):
     """Both sets of vectors in the space the map was made from.
 
-    Mirrors :func:`fiftyone_plugin.mapping.compute_map`: the standardisation
-    and the PCA are fitted on the distinct reference vectors (first-seen
-    order), with the map's seed, and applied to both sets.
+    Mirrors :func:`fiftyone_plugin.mapping.compute_map`: the shift and scale
+    to -1..1 are those of the reference vectors; the standardisation and the
+    PCA are fitted on the distinct reference vectors (first-seen order), with
+    the map's seed, and applied to both sets.
     """
-    x = np.asarray(reference, dtype=np.float64)
-    y = np.asarray(new, dtype=np.float64)
+    to_unit = mapping.unit_range(reference)
+    x, y = to_unit(reference), to_unit(new)
     _, first = np.unique(x, axis=0, return_index=True)
-    unique = x[np.sort(first)]
+    unique = x[np.sort(first)].astype(np.float64)
+    x, y = x.astype(np.float64), y.astype(np.float64)
     if settings.get("standardize"):
         mean, std = unique.mean(axis=0), unique.std(axis=0)
         std[std == 0] = 1.0

@@ -206,6 +206,48 @@ def test_rerun_reuses_stored_vectors(tones, caplog):
     assert "reusing 24 vectors" in caplog.text
 
 
+def test_reuse_never_mixes_vectors_made_with_other_settings(tones, caplog):
+    # From a break test: a run of the same key on part of the dataset with
+    # other settings left the old vectors on the rest, and a later run with
+    # those settings reused them as its own.
+    fde.compute_data_explorer(tones, brain_key="k")  # mfe defaults, all 24
+    old = {s.id: s["k_vector"] for s in tones}
+    other = {"frame_length": 0.05, "frame_stride": 0.025}
+    part = tones.limit(6)
+    fde.compute_data_explorer(part, brain_key="k", block="mfe", block_params=other)
+    assert len(tones.exists("k_vector")) == 6  # the others' vectors are gone
+
+    with caplog.at_level(logging.INFO, logger="fiftyone_plugin.explorer"):
+        fde.compute_data_explorer(tones, brain_key="k", block="mfe",
+                                  block_params=other)
+    assert "reusing 6 vectors" in caplog.text
+    fresh = {s.id: s["k_vector"] for s in tones}
+    assert all(fresh[i].shape != old[i].shape or not np.array_equal(fresh[i], old[i])
+               for i in old)
+    widths = {v.shape for v in fresh.values()}
+    assert len(widths) == 1
+
+
+def test_an_interrupted_run_with_other_settings_leaves_no_old_vectors(
+    tones, monkeypatch
+):
+    fde.compute_data_explorer(tones, brain_key="k")
+    monkeypatch.setattr(fde, "_CHUNK", 5)
+    other = {"frame_length": 0.05, "frame_stride": 0.025}
+    events = fde.iter_compute_data_explorer(
+        tones, brain_key="k", block="mfe", block_params=other
+    )
+    for fraction, label in events:
+        if label.startswith("vectors: 5 of"):
+            break  # interrupted after the first chunk
+    events.close()
+    assert len(tones.exists("k_vector")) == 5
+    run = fde.compute_data_explorer(tones, brain_key="k", block="mfe",
+                                    block_params=other)
+    assert run.n_mapped == 24
+    assert len({v.shape for v in tones.values("k_vector")}) == 1
+
+
 def test_delegated_run_produces_the_brain_run(tones):
     from fiftyone.operators.delegated import DelegatedOperationService
 

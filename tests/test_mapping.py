@@ -174,3 +174,10 @@ def test_pca_before_the_map_finds_the_leading_components(width, rng):
     # the components span the planted directions
     overlap = np.linalg.svd(pca.components_ @ basis, compute_uv=False)
     assert overlap.min() > 0.99
+
+
+def test_pca_method_maps_two_distinct_wide_vectors(rng):
+    x = np.repeat(rng.normal(size=(2, 60)), 3, axis=0)  # 2 distinct, 60 wide
+    result = compute_map(x, method="pca")
+    assert result.points.shape == (6, 2) and np.isfinite(result.points).all()
+    assert len({tuple(p) for p in result.points}) == 2

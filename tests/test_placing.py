@@ -387,3 +387,38 @@ def test_an_interrupted_swap_is_finished_or_undone(clusters, rng):
     )
     fde.clear_data_explorer(clusters, "emb")
     assert clusters.list_brain_runs() == []
+
+
+@pytest.mark.parametrize(
+    "width, scale, offset",
+    [(60, 1e20, 0.0), (60, 1e30, 0.0), (1280, 1e-30, 0.0), (1280, 1.0, 1e4)],
+)
+def test_wide_vectors_of_any_scale_or_offset_are_placed_among_their_own(
+    dataset, width, scale, offset
+):
+    # From a break test: placing ran the PCA on the raw vectors, whose
+    # float32 covariance overflowed (NaN) or lost the clusters to the offset,
+    # while the map had been made from vectors brought to -1..1.
+    rng = np.random.default_rng(0)
+    centres = np.zeros((4, width))
+    centres[:, :5] = rng.normal(size=(4, 5)) * 8.0  # apart in 5 of the columns
+    groups = rng.integers(0, 4, size=200)
+    x = (centres[groups] + rng.normal(size=(200, width))) * scale + offset
+
+    def add(rows):
+        samples = [
+            fo.Sample(filepath=f"/nonexistent/{i}.png", emb=x[i].tolist(),
+                      family=str(groups[i]))
+            for i in rows
+        ]
+        return [str(i) for i in dataset.add_samples(samples)]
+
+    add(range(180))
+    fde.compute_data_explorer(dataset, mode="field", vectors_field="emb",
+                              brain_key="wide")
+    new_ids = add(range(180, 200))
+    result = fdp.place_new_samples(dataset, "wide")
+    assert result.n_placed == 20 and not result.skipped
+    points = _points(dataset, "wide")
+    assert np.isfinite(np.stack(list(points.values()))).all()
+    _assert_among_own_group(dataset, points, new_ids)

@@ -529,3 +529,9 @@ def test_efficientword_word_accuracy_across_voices(ewn, spoken, tmp_path):
     # measured here: 1.0 for the network, 0.71 for the baseline
     assert acc >= 0.9, acc
     assert acc >= base + 0.15, (acc, base)
+
+
+def test_a_folder_as_weights_file_is_named_as_a_folder(tmp_path):
+    for name in ("efficientnet_lite0", "efficientword_net"):
+        with pytest.raises(EmbedderUnavailable, match="is a folder, not a file"):
+            get_embedder(name, weights=str(tmp_path), cache=False)

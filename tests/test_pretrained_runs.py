@@ -116,3 +116,17 @@ def test_the_compute_form_offers_networks_and_runs_one_in_bfloat16(
     settings = fde.get_run_record(dataset, "op")["settings"]
     assert settings["network"] == "efficientnet_lite0"
     assert settings["precision"] == "bfloat16" and settings["weights"] is None
+
+
+def test_precision_is_checked_before_any_work_in_every_mode(dataset, rng):
+    dataset.add_samples([fo.Sample(filepath=f"/data/{i}.png") for i in range(12)])
+    dataset.set_values("emb", list(rng.normal(size=(12, 4))))
+    for mode, precision, rule in (
+        ("field", "bfloat16", "applies to mode='pretrained' only"),
+        ("field", "garbage", "is not one of"),
+        ("pretrained", "", "is not one of"),
+    ):
+        with pytest.raises(fde.ExplorerError, match=rule):
+            fde.compute_data_explorer(dataset, mode=mode, vectors_field="emb",
+                                      precision=precision, brain_key="p")
+    assert "p" not in dataset.list_brain_runs()

