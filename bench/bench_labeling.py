@@ -144,7 +144,8 @@ def run_size(n, n_clicks):
 TABLE = [
     ("N", lambda r: r["n"]),
     ("index build s", lambda r: r["build"]),
-    ("index", lambda r: f"{'exact' if r['exact'] else 'ivf'}, recall {r['recall']:.3f}"),
+    ("index", lambda r: ("exact" if r["exact"] else "ivf")
+     + f", recall {r['recall']:.3f}"),
     ("brute kNN graph s", lambda r: r["brute_s"]),
     ("ratio", lambda r: C.ratio(r["brute_s"], r["build"])),
     ("click median ms", lambda r: r["click_ms"]),

@@ -167,7 +167,7 @@ def iter_compute_data_explorer(
             default for the data kind
         weights (None): ``pretrained`` mode: a local weights file
         precision (None): ``pretrained`` mode, images: "bfloat16" runs the
-            network in bfloat16, about 2x faster on CPUs with native
+            network in bfloat16, 1.7-1.9x faster on CPUs with native
             bfloat16 at a median cosine similarity of 0.997 to the float32
             vectors; None means "float32"
         model_path (None): ``impulse`` mode: the trained model file; its

@@ -15,7 +15,7 @@ vectors. Subclasses provide three hooks:
 one-thread forward, each of ``threads`` workers decodes a small batch of files
 and runs the network on it, then takes the next: decoding and the network
 never compete for the cores, and each worker's activations stay in its
-core's cache (MobileNetV2 end to end from JPEG: 175 images/s against 139 for
+core's cache (MobileNetV2 end to end from JPEG: 169 images/s against 144 for
 the overlapped schedule, bench/RESULTS.md). Otherwise files are decoded on a
 thread pool while the calling thread runs the network on the previous batch.
 Either way a file that cannot be decoded is skipped and listed, never zeros.

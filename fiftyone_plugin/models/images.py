@@ -11,10 +11,10 @@ leaves the shorter side >= ``size``, which makes decoding 2-3x faster.
 The torch embedder feeds a (N, 3, size, size) float32 batch in channels-last
 memory order, normalised per channel: ``(x / 255 - mean) / std``. With
 ``precision="bfloat16"`` the network runs under bfloat16 autocast (inputs and
-outputs stay float32): on this machine's AVX-512 BF16 cores about 2x faster than
-float32, with vectors at a median cosine similarity of 0.997 to the float32
-ones (bench/RESULTS.md); on a CPU without native bfloat16 it is slower, and a
-warning says so.
+outputs stay float32): on this machine's AVX-512 BF16 cores 1.7-1.9x faster
+than float32, with vectors at a median cosine similarity of 0.997 to the
+float32 ones (bench/RESULTS.md); on a CPU without native bfloat16 it is
+slower, and a warning says so.
 """
 
 from __future__ import annotations
@@ -129,8 +129,8 @@ def check_precision(precision: str) -> None:
     if precision not in PRECISIONS:
         raise ValueError(
             f"precision={precision!r}: must be one of {list(PRECISIONS)} "
-            "('bfloat16' is faster on CPUs with native bfloat16, at a cosine "
-            "similarity of about 0.996 to the float32 vectors)"
+            "('bfloat16' is 1.7-1.9x faster on CPUs with native bfloat16, at a "
+            "median cosine similarity of 0.997 to the float32 vectors)"
         )
 
 
