@@ -83,12 +83,6 @@ def test_a_bfloat16_run_maps_as_well_is_recorded_and_places_new_samples(
     assert placed.n_placed == 3 and not placed.skipped
 
 
-def test_precision_is_refused_outside_pretrained_mode(dataset, photo_dir):
-    import_samples(dataset, photo_dir, labels="folder")
-    with pytest.raises(fde.ExplorerError, match="applies to mode='pretrained' only"):
-        fde.compute_data_explorer(dataset, mode="dsp", precision="bfloat16")
-
-
 def test_the_compute_form_offers_networks_and_runs_one_in_bfloat16(
     dataset, photo_dir
 ):
@@ -122,6 +116,7 @@ def test_precision_is_checked_before_any_work_in_every_mode(dataset, rng):
     dataset.add_samples([fo.Sample(filepath=f"/data/{i}.png") for i in range(12)])
     dataset.set_values("emb", list(rng.normal(size=(12, 4))))
     for mode, precision, rule in (
+        ("dsp", "bfloat16", "applies to mode='pretrained' only"),
         ("field", "bfloat16", "applies to mode='pretrained' only"),
         ("field", "garbage", "is not one of"),
         ("pretrained", "", "is not one of"),
