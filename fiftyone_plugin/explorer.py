@@ -371,23 +371,16 @@ def get_run_record(dataset, brain_key=DEFAULT_BRAIN_KEY):
 
 
 def _check_start(samples, mode, brain_key, method, overwrite, seed, precision):
-    from .models.images import PRECISIONS
-
     try:
         mapping.check_seed(seed)  # before any vector is computed
     except mapping.MapInputError as e:
         raise ExplorerError(str(e)) from e
     if mode not in MODES:
         raise ExplorerError(f"mode={mode!r} is not one of {list(MODES)}")
-    if precision is not None and precision not in PRECISIONS:
-        raise ExplorerError(
-            f"precision={precision!r} is not one of {list(PRECISIONS)}"
-        )
-    if precision not in (None, "float32") and mode != "pretrained":
-        raise ExplorerError(
-            f"precision={precision!r} applies to mode='pretrained' only; "
-            f"mode={mode!r} runs in float32"
-        )
+    try:
+        features.check_precision(mode, precision)  # field mode too
+    except features.FeatureError as e:
+        raise ExplorerError(str(e)) from e
     if method not in mapping.METHODS:
         raise ExplorerError(f"method={method!r} is not one of {list(mapping.METHODS)}")
     if not brain_key or not str(brain_key).isidentifier():

@@ -91,11 +91,7 @@ def make_extractor(
             f"mode={mode!r} does not serve {kind} data; modes for {kind} "
             f"data: {serving}"
         )
-    if precision not in (None, "float32") and mode != "pretrained":
-        raise FeatureError(
-            f"precision={precision!r} applies to mode='pretrained' only; "
-            f"mode={mode!r} runs in float32"
-        )
+    check_precision(mode, precision)
     if mode == "pretrained":
         precision = "float32" if precision is None else precision
         return _network_extractor(kind, network, weights, precision)
@@ -358,6 +354,23 @@ class ImpulseExtractor:
             for row, i in enumerate(rows):
                 outcomes[i] = Vector(vectors[row], outcomes[i].notes)
         yield from outcomes
+
+
+def check_precision(mode, precision):
+    """Raises :class:`FeatureError` unless ``precision`` fits ``mode``.
+
+    None and "float32" fit every mode; "bfloat16" only ``pretrained`` (whose
+    audio network refuses it in turn).
+    """
+    from .models.images import PRECISIONS
+
+    if precision is not None and precision not in PRECISIONS:
+        raise FeatureError(f"precision={precision!r} is not one of {list(PRECISIONS)}")
+    if precision not in (None, "float32") and mode != "pretrained":
+        raise FeatureError(
+            f"precision={precision!r} applies to mode='pretrained' only; "
+            f"mode={mode!r} runs in float32"
+        )
 
 
 def _network_extractor(kind, network, weights, precision):

@@ -28,25 +28,30 @@ def vector_values(samples, field):
     no vector), whose arrays may then be read-only views of the fetched
     bytes. Any other field or path is read by ``values()`` itself.
     """
-    if not _is_array_field(samples, field):
-        return samples.values(field)
-    raw = samples.values(field, _raw=True)
-    if not all(v is None or isinstance(v, bytes) for v in raw):
-        return samples.values(field)
-    headers = {}
-    return [_decode(v, headers) for v in raw]
+    vectors = None
+    if _is_array_field(samples, field):
+        vectors = _decode_all(samples.values(field, _raw=True))
+    return samples.values(field) if vectors is None else vectors
 
 
 def vectors_by_id(samples, field):
     """``{sample id: vector}`` of the ``samples`` that have a value in ``field``."""
     view = samples.exists(field)
-    if not _is_array_field(samples, field):
-        return dict(zip(*view.values(["id", field])))
-    ids, raw = view.values(["_id", field], _raw=True)
-    if not all(isinstance(v, bytes) for v in raw):
-        return dict(zip(*view.values(["id", field])))
+    if _is_array_field(samples, field):
+        ids, raw = view.values(["_id", field], _raw=True)
+        vectors = _decode_all(raw)
+        if vectors is not None:
+            return dict(zip(map(str, ids), vectors))
+    return dict(zip(*view.values(["id", field])))
+
+
+def _decode_all(raw):
+    """The decoded ``.npy`` blobs (None stays None), or None when a value is
+    not a blob (then ``values()`` must read the field)."""
+    if not all(v is None or isinstance(v, bytes) for v in raw):
+        return None
     headers = {}
-    return {str(i): _decode(v, headers) for i, v in zip(ids, raw)}
+    return [_decode(v, headers) for v in raw]
 
 
 def _is_array_field(samples, field):
